@@ -1,0 +1,3 @@
+// Test helpers, kept out of the main entry so production bundles never carry them.
+export { ManualClock, type ManualClockOptions } from './time/manual-clock.ts';
+export { seededRandom } from './random/random.ts';
