@@ -1,5 +1,5 @@
 /** An opaque handle returned by {@link Clock.setTimeout}. */
-export type TimerHandle = unknown;
+export type TimerHandle = number | object;
 
 /**
  * Everything in upsync that waits takes a Clock, so tests can run on a
