@@ -412,7 +412,7 @@ describe('Scheduler: robustness', () => {
             key: fc.constantFrom('a', 'b', 'c'),
             ordered: fc.boolean(),
           }),
-          { minLength: 1, maxLength: 40 },
+          { minLength: 1, maxLength: 40, size: 'max' },
         ),
         fc.integer({ min: 0, max: 15 * S }),
         async (pushes, sendMs) => {
