@@ -58,3 +58,36 @@ export {
   type RequestCounts,
   type CheckInvariantOptions,
 } from './stats/stats.ts';
+export {
+  exponentialBackoff,
+  DEFAULT_BACKOFF_BASE_MS,
+  DEFAULT_BACKOFF_CAP_MS,
+  DEFAULT_BACKOFF_FACTOR,
+  type Backoff,
+  type Jitter,
+  type ExponentialBackoffOptions,
+} from './retry/backoff.ts';
+export {
+  RetryBudget,
+  DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_MAX_RETRY_TIME_MS,
+  type RetryBudgetOptions,
+  type RetryBudgetState,
+  type RetryBudgetLimit,
+} from './retry/retry-budget.ts';
+export {
+  parseRetryAfter,
+  DEFAULT_MAX_RETRY_AFTER_MS,
+  type ParseRetryAfterOptions,
+} from './retry/retry-after.ts';
+export {
+  classifyStatus,
+  classifyError,
+  type RetryDecision,
+  type RetryAction,
+  type RetryReason,
+  type ClassifyContext,
+  type ClassifyStatusOptions,
+  type ClassifyErrorOptions,
+} from './retry/classify.ts';
+export { retry, type RetryOptions, type RetryAttempt, type RetryEvent } from './retry/retry.ts';
