@@ -108,46 +108,37 @@ function resolveTwoDigitYear(
   return undefined;
 }
 
+/** The parts every format spells the same way, from the strings a regex matched. */
+function clockParts(
+  month: string | undefined,
+  day: string | undefined,
+  time: [string | undefined, string | undefined, string | undefined],
+): Omit<DateParts, 'year'> {
+  return {
+    month: MONTH_INDEX.get(month ?? '') ?? 0,
+    day: Number(day),
+    hour: Number(time[0]),
+    minute: Number(time[1]),
+    second: Number(time[2]),
+  };
+}
+
 /** Epoch ms of an HTTP-date in any of the three formats of RFC 9110, or undefined. */
 function parseHttpDate(text: string, nowMs: number): number | undefined {
   let match = IMF_FIXDATE.exec(text);
   if (match) {
     const [, day, month, year, hour, minute, second] = match;
-    return toEpochMs({
-      year: Number(year),
-      month: MONTH_INDEX.get(month ?? '') ?? 0,
-      day: Number(day),
-      hour: Number(hour),
-      minute: Number(minute),
-      second: Number(second),
-    });
+    return toEpochMs({ year: Number(year), ...clockParts(month, day, [hour, minute, second]) });
   }
   match = RFC850_DATE.exec(text);
   if (match) {
     const [, day, month, yy, hour, minute, second] = match;
-    return resolveTwoDigitYear(
-      Number(yy),
-      {
-        month: MONTH_INDEX.get(month ?? '') ?? 0,
-        day: Number(day),
-        hour: Number(hour),
-        minute: Number(minute),
-        second: Number(second),
-      },
-      nowMs,
-    );
+    return resolveTwoDigitYear(Number(yy), clockParts(month, day, [hour, minute, second]), nowMs);
   }
   match = ASCTIME_DATE.exec(text);
   if (match) {
     const [, month, day, hour, minute, second, year] = match;
-    return toEpochMs({
-      year: Number(year),
-      month: MONTH_INDEX.get(month ?? '') ?? 0,
-      day: Number(day),
-      hour: Number(hour),
-      minute: Number(minute),
-      second: Number(second),
-    });
+    return toEpochMs({ year: Number(year), ...clockParts(month, day, [hour, minute, second]) });
   }
   return undefined;
 }

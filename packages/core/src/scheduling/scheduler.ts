@@ -214,8 +214,7 @@ export class Scheduler<T> {
     const states: GroupState[] = [];
     for (const group of this.#groups.values()) {
       if (group.lastSendStartMs === null) continue;
-      const windowEnd = group.lastSendStartMs + this.#spacing(group);
-      if (windowEnd > now || group.queue.length > 0 || group.inFlight) {
+      if (this.#windowEnd(group) > now || group.queue.length > 0 || group.inFlight) {
         states.push({ groupId: group.id, lastSendStartMs: group.lastSendStartMs });
       }
     }
@@ -317,10 +316,11 @@ export class Scheduler<T> {
     group.immediate = false;
   }
 
-  /** The least time between two send starts of a group. */
-  #spacing(group: Group<T>): number {
+  /** When the group may start its next send, going by the last one's start. */
+  #windowEnd(group: Group<T>): number {
+    if (group.lastSendStartMs === null) return -Infinity;
     const { leading, intervalMs, minGapMs } = group.settings;
-    return leading ? Math.max(intervalMs, minGapMs) : minGapMs;
+    return group.lastSendStartMs + (leading ? Math.max(intervalMs, minGapMs) : minGapMs);
   }
 
   #dueAt(group: Group<T>): number | null {
@@ -328,8 +328,7 @@ export class Scheduler<T> {
     const now = this.#clock.now();
     if (this.#flushing > 0 || group.immediate) return now;
     const { leading, intervalMs, maxWaitMs } = group.settings;
-    const gapEnd =
-      group.lastSendStartMs === null ? -Infinity : group.lastSendStartMs + this.#spacing(group);
+    const gapEnd = this.#windowEnd(group);
     if (leading) return Math.max(now, gapEnd);
     const quietEnd = Math.min(
       (group.lastChangeAtMs ?? now) + intervalMs,
@@ -353,14 +352,18 @@ export class Scheduler<T> {
       this.#release(group);
       return;
     }
-    if (group.timerDueMs === due) return;
+    if (group.timerDueMs !== due) this.#wakeAt(group, due);
+  }
+
+  /** Keeps one timer per group: at `atMs` the group is looked at again. */
+  #wakeAt(group: Group<T>, atMs: number): void {
     this.#disarm(group);
-    group.timerDueMs = due;
+    group.timerDueMs = atMs;
     group.timer = this.#clock.setTimeout(() => {
       group.timer = null;
       group.timerDueMs = null;
       this.#arm(group);
-    }, due - now);
+    }, atMs - this.#clock.now());
   }
 
   #disarm(group: Group<T>): void {
@@ -372,20 +375,10 @@ export class Scheduler<T> {
   /** Forgets a group whose state no longer constrains anything, so memory stays bounded. */
   #prune(group: Group<T>): void {
     if (group.queue.length > 0 || group.inFlight) return;
-    const now = this.#clock.now();
-    const windowEnd =
-      group.lastSendStartMs === null ? -Infinity : group.lastSendStartMs + this.#spacing(group);
-    if (windowEnd <= now) {
-      this.#groups.delete(group.id);
-      return;
-    }
-    // The window ends silently: come back then to forget the group.
-    group.timerDueMs = windowEnd;
-    group.timer = this.#clock.setTimeout(() => {
-      group.timer = null;
-      group.timerDueMs = null;
-      this.#arm(group);
-    }, windowEnd - now);
+    const windowEnd = this.#windowEnd(group);
+    // Past its window the group is as good as new; until then, come back to forget it.
+    if (windowEnd <= this.#clock.now()) this.#groups.delete(group.id);
+    else this.#wakeAt(group, windowEnd);
   }
 
   #release(group: Group<T>): void {
