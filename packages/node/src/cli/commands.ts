@@ -1,2 +1,2 @@
 // Every subcommand registers itself on import; this file lists them in help order.
-export {};
+import './serve.ts';
