@@ -91,3 +91,12 @@ export {
   type ClassifyErrorOptions,
 } from './retry/classify.ts';
 export { retry, type RetryOptions, type RetryAttempt, type RetryEvent } from './retry/retry.ts';
+export { parseSize } from './units/parse-size.ts';
+export { parseDuration, formatDuration } from './units/parse-duration.ts';
+export {
+  assertFiniteNumber,
+  assertNonNegative,
+  assertPositive,
+  assertInteger,
+  assertInRange,
+} from './validate.ts';

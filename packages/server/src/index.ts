@@ -24,5 +24,4 @@ export {
   type FaultDecision,
 } from './fault-injector.ts';
 export { GroupCommit, type GroupCommitOptions } from './group-commit.ts';
-export { parseSize } from './parse-size.ts';
 export { checkKey, checkProject, parseItemKey, MAX_KEY_BYTES } from './item-key.ts';

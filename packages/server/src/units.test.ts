@@ -1,21 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkKey } from './item-key.ts';
-import { parseSize } from './parse-size.ts';
 import { TokenRegistry } from './token-registry.ts';
-
-describe('parseSize', () => {
-  it('reads binary and decimal units', () => {
-    expect(parseSize('64MiB')).toBe(64 * 1024 * 1024);
-    expect(parseSize('1GiB')).toBe(1024 ** 3);
-    expect(parseSize('500kB')).toBe(500_000);
-    expect(parseSize('1024')).toBe(1024);
-    expect(parseSize('1.5KiB')).toBe(1536);
-  });
-  it('refuses nonsense, naming it', () => {
-    expect(() => parseSize('64 potatoes')).toThrow(/"64 potatoes"/);
-    expect(() => parseSize('-1')).toThrow(TypeError);
-  });
-});
 
 describe('TokenRegistry', () => {
   it('identifies tokens and their projects', () => {

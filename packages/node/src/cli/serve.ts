@@ -1,13 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConfigError, seededRandom, systemRandom } from '@upsync/core';
+import { ConfigError, parseSize, seededRandom, systemRandom } from '@upsync/core';
 import {
   FaultInjector,
   SqliteStorage,
   TokenRegistry,
   UpsyncServer,
-  parseSize,
   type FaultSettings,
 } from '@upsync/server';
 import { registerCommand, type CliIo } from './main.ts';
