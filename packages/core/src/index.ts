@@ -100,3 +100,57 @@ export {
   assertInteger,
   assertInRange,
 } from './validate.ts';
+export { compareKeys } from './keys/compare-keys.ts';
+export {
+  DEFAULT_DEAD_LETTER_CAP,
+  type OutboxStore,
+  type OutboxScope,
+  type OutboxVersion,
+  type Lane,
+  type VersionKind,
+  type PendingBody,
+  type StoredVersion,
+  type PendingRow,
+  type DeadLetterRow,
+  type SyncedInput,
+  type SyncedRow,
+  type ClaimOptions,
+  type ExtendLeaseOptions,
+  type ReleaseOptions,
+  type DeadLetterOptions,
+  type ListDeadLettersOptions,
+  type PurgeDeadLettersOptions,
+  type OutboxCounts,
+  type OutboxLock,
+} from './outbox/outbox-store.ts';
+export { MemoryOutboxStore, type MemoryOutboxStoreOptions } from './outbox/memory-store.ts';
+// For store implementations (SQLite, IndexedDB, PostgreSQL): the checks and
+// rules every store shares, so they behave alike.
+export {
+  LANES,
+  laneRank,
+  checkScope,
+  checkKey,
+  checkSeq,
+  checkSeqList,
+  checkOwner,
+  checkLeaseMs,
+  checkRelease,
+  checkDeadLetter,
+  checkDeadLetterCap,
+  checkListDeadLetters,
+  checkSynced,
+  checkPacing,
+  normalizeVersion,
+  normalizeClaim,
+  compareClaimOrder,
+  isLeased,
+  inheritRetryState,
+  randomIdempotencyKey,
+  settle,
+  scopeId,
+  type NormalizedVersion,
+  type NormalizedClaim,
+  type RetryState,
+} from './outbox/outbox-checks.ts';
+export * from './remote/index.ts';

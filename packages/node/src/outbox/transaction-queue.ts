@@ -1,0 +1,135 @@
+import type { DatabaseSync } from 'node:sqlite';
+import { ClosedError } from '@upsync/core';
+
+export interface TransactionQueueOptions {
+  db: DatabaseSync;
+  /**
+   * Group commit (default true): operations submitted in the same turn of the
+   * event loop share one transaction, so one fsync pays for all of them. When
+   * false, each operation runs at once in a transaction of its own.
+   */
+  groupCommit?: boolean;
+  /** The most operations one group transaction carries; the rest go in the next. */
+  maxBatch?: number;
+  /** Turns an error thrown by SQLite into the error callers see. */
+  mapError: (error: unknown) => unknown;
+}
+
+interface Queued {
+  readonly run: () => unknown;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Runs every store operation in a write transaction, in submission order, and
+ * settles its promise only after that transaction's COMMIT returned (with
+ * synchronous=FULL: on disk). Each operation of a group runs in its own
+ * savepoint, so one that throws is rolled back alone and the rest commit.
+ */
+export class TransactionQueue {
+  readonly #db: DatabaseSync;
+  readonly #group: boolean;
+  readonly #maxBatch: number;
+  readonly #mapError: (error: unknown) => unknown;
+  #queue: Queued[] = [];
+  #scheduled = false;
+  #closed = false;
+  #idle: (() => void) | undefined;
+
+  constructor(options: TransactionQueueOptions) {
+    const maxBatch = options.maxBatch ?? 5_000;
+    if (!Number.isInteger(maxBatch) || maxBatch < 1) {
+      throw new TypeError(`maxBatch must be an integer >= 1, got ${String(maxBatch)}`);
+    }
+    this.#db = options.db;
+    this.#group = options.groupCommit ?? true;
+    this.#maxBatch = maxBatch;
+    this.#mapError = options.mapError;
+  }
+
+  submit<T>(operation: () => T): Promise<T> {
+    if (this.#closed) return Promise.reject(new ClosedError('the outbox store is closed'));
+    if (!this.#group) {
+      try {
+        return Promise.resolve(this.#alone(operation));
+      } catch (error) {
+        return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+      }
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ run: operation, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        // setImmediate runs after the poll phase: every append that arrived in
+        // this loop turn (from timers, I/O callbacks, promise chains) has joined.
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  /** Commits what was submitted, then refuses new work. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (!this.#scheduled) return;
+    await new Promise<void>((resolve) => (this.#idle = resolve));
+  }
+
+  #alone<T>(operation: () => T): T {
+    try {
+      this.#db.exec('BEGIN IMMEDIATE');
+      const result = operation();
+      this.#db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      this.#rollback();
+      throw this.#mapError(error);
+    }
+  }
+
+  #flush(): void {
+    const batch = this.#queue.splice(0, this.#maxBatch);
+    const results: { ok: boolean; value: unknown }[] = [];
+    try {
+      this.#db.exec('BEGIN IMMEDIATE');
+      for (const item of batch) {
+        this.#db.exec('SAVEPOINT op');
+        try {
+          results.push({ ok: true, value: item.run() });
+          this.#db.exec('RELEASE op');
+        } catch (error) {
+          this.#db.exec('ROLLBACK TO op');
+          this.#db.exec('RELEASE op');
+          results.push({ ok: false, value: this.#mapError(error) });
+        }
+      }
+      this.#db.exec('COMMIT');
+      batch.forEach((item, index) => {
+        const result = results[index]!;
+        if (result.ok) item.resolve(result.value);
+        else item.reject(result.value);
+      });
+    } catch (error) {
+      // BEGIN or COMMIT failed (busy past the timeout, disk full, I/O error):
+      // nothing of the batch is durable, so every operation of it fails.
+      this.#rollback();
+      const mapped = this.#mapError(error);
+      for (const item of batch) item.reject(mapped);
+    }
+    if (this.#queue.length > 0) {
+      setImmediate(() => this.#flush());
+      return;
+    }
+    this.#scheduled = false;
+    this.#idle?.();
+    this.#idle = undefined;
+  }
+
+  #rollback(): void {
+    try {
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+    } catch {
+      // The connection is broken; the caller sees the original error.
+    }
+  }
+}
