@@ -11,7 +11,9 @@ export type ErrorCode =
   | 'ERR_PROTOCOL'
   | 'ERR_CIRCUIT_OPEN'
   | 'ERR_RETRY_BUDGET'
-  | 'ERR_CLOSED';
+  | 'ERR_CLOSED'
+  | 'ERR_FILE_CHANGED'
+  | 'ERR_FILE_GONE';
 
 export interface UpsyncErrorOptions {
   cause?: unknown;

@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_KEY_BYTES, keyProblem } from './key-problem.ts';
+
+describe('keyProblem', () => {
+  it('accepts ordinary keys, unicode and the longest allowed key', () => {
+    expect(keyProblem('a.txt')).toBeUndefined();
+    expect(keyProblem('logs/2024/session é 😀.jsonl')).toBeUndefined();
+    expect(keyProblem('x'.repeat(MAX_KEY_BYTES))).toBeUndefined();
+    // 3 bytes each in UTF-8: 341 of them is 1023 bytes.
+    expect(keyProblem('€'.repeat(341))).toBeUndefined();
+  });
+
+  it('refuses what the protocol refuses, saying why', () => {
+    expect(keyProblem('')).toMatch(/empty/);
+    expect(keyProblem('x'.repeat(MAX_KEY_BYTES + 1))).toMatch(/1025 bytes/);
+    expect(keyProblem('€'.repeat(342))).toMatch(/1026 bytes/);
+    expect(keyProblem('a\\b')).toMatch(/backslash/);
+    expect(keyProblem('a\nb')).toMatch(/U\+000A/);
+    expect(keyProblem('a\u0085b')).toMatch(/U\+0085/);
+    expect(keyProblem('a\u007fb')).toMatch(/U\+007F/);
+    expect(keyProblem('/a')).toMatch(/starts or ends/);
+    expect(keyProblem('a//b')).toMatch(/empty segment/);
+    expect(keyProblem('a/../b')).toMatch(/"\.\."/);
+  });
+});
