@@ -154,3 +154,4 @@ export {
   type RetryState,
 } from './outbox/outbox-checks.ts';
 export * from './remote/index.ts';
+export { keyProblem, MAX_KEY_BYTES } from './keys/key-problem.ts';

@@ -1,4 +1,5 @@
 import { ClosedError, HttpError, ProtocolError } from '../errors/upsync-error.ts';
+import { keyProblem } from '../keys/key-problem.ts';
 import { classifyStatus } from '../retry/classify.ts';
 import { DEFAULT_MAX_RETRY_AFTER_MS, parseRetryAfter } from '../retry/retry-after.ts';
 import { systemClock, type Clock } from '../time/clock.ts';
@@ -50,9 +51,6 @@ const PROJECT_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const QUOTED_SHA256 = /^"([0-9a-f]{64})"$/;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
-const MAX_KEY_BYTES = 1024;
-// eslint-disable-next-line no-control-regex -- the protocol refuses control characters in keys
-const CONTROL = /[\u0000-\u001f\u007f]/;
 const BATCH_ENVELOPE_BYTES = '{"items":[]}'.length;
 const encoder = new TextEncoder();
 
@@ -63,21 +61,6 @@ function show(value: unknown): string {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Why the protocol refuses a key, or undefined when it is valid. */
-function keyProblem(key: unknown): string | undefined {
-  if (typeof key !== 'string') return `a key must be a string, got ${typeof key}`;
-  const bytes = encoder.encode(key).length;
-  if (bytes < 1 || bytes > MAX_KEY_BYTES) return `a key is 1 to 1024 bytes of UTF-8, got ${bytes}`;
-  if (key.startsWith('/') || key.endsWith('/')) return 'a key may not start or end with "/"';
-  if (key.includes('\\')) return 'a key may not contain a backslash';
-  if (CONTROL.test(key)) return 'a key may not contain control characters';
-  for (const segment of key.split('/')) {
-    if (segment === '') return 'a key may not have an empty segment';
-    if (segment === '.' || segment === '..') return 'a key may not have a "." or ".." segment';
-  }
-  return undefined;
 }
 
 /** An ETag as a header value: quoted, unless it already is (or is `*` or weak). */

@@ -3,7 +3,7 @@ import { lstat, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { ClosedError } from '@upsync/core';
-import { keyProblem } from './key-problem.ts';
+import { keyProblem } from '@upsync/core';
 import { PathFilter } from './path-filter.ts';
 import type { SkippedEntry } from './scan-folder.ts';
 

@@ -35,4 +35,3 @@ export {
   type ScanStats,
 } from './scan-folder.ts';
 export { PathFilter, type PathFilterOptions } from './path-filter.ts';
-export { keyProblem, MAX_KEY_BYTES } from './key-problem.ts';

@@ -1,7 +1,7 @@
 import { lstat, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ConfigError, compareKeys } from '@upsync/core';
-import { keyProblem } from './key-problem.ts';
+import { keyProblem } from '@upsync/core';
 import { PathFilter } from './path-filter.ts';
 
 /** The parts of `fs.Stats` the scanner reads. */

@@ -7,11 +7,13 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const encoder = new TextEncoder();
 
 /**
- * Why the remote would refuse `key` with 400 BAD_KEY, or undefined when the
- * key is fine. The folder source reports such files as skipped instead of
- * sending them only to have each one dead-lettered.
+ * Why the protocol refuses `key` (400 BAD_KEY), or undefined when the key is
+ * fine. One rule for every side: the server refuses with it, the remote checks
+ * before sending (URL parsing would turn `a/..` into another item), and the
+ * folder source reports such files as skipped instead of dead-lettering each.
  */
-export function keyProblem(key: string): string | undefined {
+export function keyProblem(key: unknown): string | undefined {
+  if (typeof key !== 'string') return `a key must be a string, got ${typeof key}`;
   if (key.length === 0) return 'the key is empty';
   const bytes = encoder.encode(key).length;
   if (bytes > MAX_KEY_BYTES) {
