@@ -155,3 +155,34 @@ export {
 } from './outbox/outbox-checks.ts';
 export * from './remote/index.ts';
 export { keyProblem, MAX_KEY_BYTES } from './keys/key-problem.ts';
+export {
+  Engine,
+  type EngineOptions,
+  type EngineReport,
+  type EngineLogger,
+} from './engine/engine.ts';
+export { exitCode } from './engine/exit-code.ts';
+export {
+  Decider,
+  type Listing,
+  type ListedItem,
+  type Decision,
+  type DecisionReason,
+  type RemoteSeen,
+} from './engine/decider.ts';
+export { loadListing, type ListingResult, type LoadListingOptions } from './engine/load-listing.ts';
+export { sha256Hex } from './engine/version-body.ts';
+export type { ReportedError } from './engine/recorder.ts';
+export type {
+  PushBody,
+  PushOptions,
+  PushReceipt,
+  Delivery,
+  FileRef,
+  FileAccess,
+  PauseInfo,
+  PauseReason,
+  EngineEvents,
+  EngineStatus,
+  OutcomeEvent,
+} from './engine/engine-types.ts';

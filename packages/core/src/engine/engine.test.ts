@@ -1,0 +1,441 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { HttpError, NetworkError } from '../errors/upsync-error.ts';
+import { MemoryOutboxStore } from '../outbox/memory-store.ts';
+import type { OutboxScope, OutboxStore } from '../outbox/outbox-store.ts';
+import { seededRandom } from '../random/random.ts';
+import { MemoryRemote } from '../remote/memory-remote.ts';
+import type { Remote } from '../remote/remote.ts';
+import { ManualClock } from '../time/manual-clock.ts';
+import { Engine, type EngineOptions } from './engine.ts';
+import type { FileAccess, FileRef } from './engine-types.ts';
+import { exitCode } from './exit-code.ts';
+import { sha256Hex } from './version-body.ts';
+
+const scope: OutboxScope = { remote: 'memory://remote', project: 'p1', principal: 'tester' };
+let engines: Engine[] = [];
+
+interface Setup {
+  clock: ManualClock;
+  store: MemoryOutboxStore;
+  remote: MemoryRemote;
+  engine: Engine;
+  sends: { atMs: number; key: string; seq: number; attempt: number }[];
+}
+
+async function setup(
+  options: Partial<EngineOptions> & { store?: OutboxStore; clock?: ManualClock } = {},
+): Promise<Setup> {
+  const clock = options.clock ?? new ManualClock();
+  const store =
+    (options.store as MemoryOutboxStore | undefined) ?? new MemoryOutboxStore({ clock });
+  const remote = (options.remote as MemoryRemote | undefined) ?? new MemoryRemote();
+  const engine = new Engine({
+    random: seededRandom(7),
+    logger: { warn: (message, details) => console.error(message, details) },
+    ...options,
+    store,
+    scope,
+    remote: options.remote ?? remote,
+    clock,
+  });
+  engines.push(engine);
+  const sends: Setup['sends'] = [];
+  engine.on('sending', (e) => sends.push({ atMs: clock.now(), ...e }));
+  await engine.start();
+  return { clock, store, remote, engine, sends };
+}
+
+afterEach(async () => {
+  for (const engine of engines) {
+    await engine.shutdown({ timeoutMs: 0 });
+    // The accounting invariant of shared/DESIGN.md, settled, after every test.
+    engine.stats.checkInvariant({ settled: true });
+  }
+  engines = [];
+});
+
+/** Lets the engine finish what it is doing (Web Crypto digests resolve off the microtask queue). */
+async function until(clock: ManualClock, done: () => boolean, turns = 200): Promise<void> {
+  for (let i = 0; i < turns && !done(); i++) await clock.settle();
+  if (!done()) throw new Error('the engine did not get there');
+}
+
+async function pendingOf(
+  store: OutboxStore,
+): Promise<{ key: string; seq: number; attempts: number }[]> {
+  const rows = [];
+  for await (const row of store.pendingEntries(scope)) {
+    rows.push({ key: row.key, seq: row.seq, attempts: row.attempts });
+  }
+  return rows;
+}
+
+describe('Engine', () => {
+  it('runs the DESIGN debounce example: sends at t0, t10, t21 and t26', async () => {
+    const { clock, remote, engine, sends } = await setup();
+    const at = [0, 1, 2, 21, 22, 23];
+    for (const [i, second] of at.entries()) {
+      await clock.advanceTo(second * 1000);
+      await engine.push('session.log', `change ${i + 1}`, { knownNew: true });
+    }
+    await clock.advanceTo(26_000);
+    const report = await engine.shutdown({ timeoutMs: 5000 });
+    expect(sends.map((s) => s.atMs)).toEqual([0, 10_000, 21_000, 26_000]);
+    expect(remote.applied.map((a) => a.text)).toEqual([
+      'change 1',
+      'change 3',
+      'change 4',
+      'change 6',
+    ]);
+    expect(report).toMatchObject({
+      attempted: 4,
+      created: 1,
+      updated: 3,
+      coalesced: 2,
+      checked: true,
+    });
+    expect(remote.callsOf('HEAD')).toEqual([]);
+    expect(exitCode(report)).toBe(0);
+  });
+
+  it('coalesces a burst: older outbox rows are superseded and counted', async () => {
+    const { clock, store, remote, engine } = await setup();
+    for (let i = 1; i <= 5; i++) await engine.push('a', `v${i}`, { knownNew: true });
+    await clock.settle();
+    // v1 went at once; v2..v4 were replaced in the queue by v5.
+    expect((await pendingOf(store)).map((r) => r.key)).toEqual(['a']);
+    expect(engine.stats.snapshot()).toMatchObject({ coalesced: 3, attempted: 2 });
+    await clock.advance(10_000);
+    await until(clock, () => remote.applied.length === 2);
+    expect(remote.applied.map((a) => a.text)).toEqual(['v1', 'v5']);
+    expect(await pendingOf(store)).toEqual([]);
+  });
+
+  it('sends ordered pushes in order, never coalesced', async () => {
+    const { remote, engine } = await setup({ settings: { leading: true, intervalMs: 0 } });
+    await engine.push('doc', 'publish', { ordered: true, knownNew: true });
+    await engine.push('doc', 'draft 1', { ordered: true, knownNew: true });
+    await engine.push('doc', 'draft 2', { ordered: true, knownNew: true });
+    await engine.flush();
+    expect(remote.applied.map((a) => a.text)).toEqual(['publish', 'draft 1', 'draft 2']);
+    expect(engine.stats.snapshot()).toMatchObject({ coalesced: 0, attempted: 3 });
+  });
+
+  it('holds a dependsOn item until its dependency is sent', async () => {
+    const { clock, remote, engine, sends } = await setup();
+    // The folder goes through the 2 s store-wide buffer of the batch lane.
+    await engine.push('folder', 'folder meta', { lane: 'batch', knownNew: true });
+    await engine.push('folder/item', 'item', { dependsOn: ['folder'], knownNew: true });
+    await clock.advance(1000);
+    expect(remote.applied).toEqual([]);
+    await clock.advance(1000);
+    await until(clock, () => remote.applied.length === 2);
+    expect(remote.applied.map((a) => a.key)).toEqual(['folder', 'folder/item']);
+    expect(sends.find((s) => s.key === 'folder/item')?.atMs).toBe(2000);
+  });
+
+  it('sends the immediate lane ahead of buffered changes, and its push can be awaited', async () => {
+    const { clock, remote, engine } = await setup({ storeWide: true });
+    for (let i = 0; i < 5; i++) await engine.push(`event/${i}`, `e${i}`, { knownNew: true });
+    const receipt = await engine.push('session/ended', 'bye', {
+      lane: 'immediate',
+      knownNew: true,
+    });
+    const delivery = await receipt.delivered;
+    expect(delivery).toMatchObject({ key: 'session/ended', outcome: 'created' });
+    expect(remote.applied[0]?.key).toBe('session/ended');
+    await clock.advance(5000);
+    await until(clock, () => remote.applied.length === 6);
+  });
+
+  it('waits out a 429 Retry-After, then succeeds', async () => {
+    const { clock, remote, engine } = await setup();
+    remote.failNext('PUT', () => new HttpError(429, 'slow down', { retryAfterMs: 7000 }));
+    await engine.push('k', 'v', { knownNew: true });
+    await clock.advance(6999);
+    expect(remote.applied).toEqual([]);
+    expect((await engine.status()).retrying).toBe(1);
+    await clock.advance(1);
+    await until(clock, () => remote.applied.length === 1);
+    expect(remote.applied.map((a) => a.text)).toEqual(['v']);
+    expect(engine.stats.snapshot()).toMatchObject({ created: 1, retries: 1, backoffMs: 7000 });
+  });
+
+  it('times out after the retry budget; the row stays pending with its attempts', async () => {
+    const { clock, store, remote, engine } = await setup({ attempts: 3 });
+    remote.inject((call) => (call.method === 'PUT' ? new HttpError(503, 'down') : undefined));
+    const outcomes: string[] = [];
+    engine.on('outcome', (e) => outcomes.push(e.outcome));
+    await engine.push('k', 'v', { knownNew: true });
+    await clock.runAll();
+    expect(outcomes).toEqual(['timedOut']);
+    expect(remote.callsOf('PUT')).toHaveLength(3);
+    expect(await pendingOf(store)).toMatchObject([{ key: 'k', attempts: 3 }]);
+    const report = await engine.shutdown({ timeoutMs: 0 });
+    expect(report).toMatchObject({ timedOut: 1, attempted: 1, checked: true });
+    expect(exitCode(report)).toBe(1);
+  });
+
+  it('sends a newer version in place of one waiting in backoff; the retry schedule carries on', async () => {
+    const { clock, remote, engine, sends } = await setup();
+    remote.failNext('PUT', () => new HttpError(503, 'busy', { retryAfterMs: 4000 }));
+    await engine.push('k', 'v1', { knownNew: true });
+    await clock.advance(1000);
+    await engine.push('k', 'v2', { knownNew: true });
+    await clock.advance(3000);
+    await until(clock, () => remote.applied.length === 1);
+    expect(remote.applied.map((a) => a.text)).toEqual(['v2']);
+    expect(sends.map((s) => [s.atMs, s.attempt])).toEqual([
+      [0, 1],
+      [4000, 2],
+    ]);
+    expect(engine.stats.snapshot()).toMatchObject({ coalesced: 1, updated: 0, created: 1 });
+  });
+
+  it('dead-letters a 400 and completes the others', async () => {
+    const { store, remote, engine } = await setup();
+    remote.failNext('PUT', () => new HttpError(400, 'bad item', { serverCode: 'BAD_KEY' }), {
+      key: 'bad',
+    });
+    for (const key of ['a', 'bad', 'c']) await engine.push(key, key, { knownNew: true });
+    await engine.flush();
+    expect(remote.keys()).toEqual(['a', 'c']);
+    const dead = await store.listDeadLetters(scope);
+    expect(dead).toMatchObject([{ key: 'bad', status: 400, attempts: 1 }]);
+    const report = await engine.shutdown({ timeoutMs: 0 });
+    expect(report).toMatchObject({ created: 2, errored: 1, deadLettered: 1 });
+    expect(exitCode(report)).toBe(1);
+  });
+
+  it('pauses on 401 with every row pending and nothing dead-lettered; resume sends them', async () => {
+    const { clock, store, remote, engine } = await setup();
+    const off = remote.inject((c) => (c.method === 'PUT' ? new HttpError(401, 'no') : undefined));
+    const paused: string[] = [];
+    engine.on('paused', (p) => paused.push(p.reason));
+    for (const key of ['a', 'b', 'c']) await engine.push(key, key, { knownNew: true });
+    await engine.flush();
+    await clock.settle();
+    const status = await engine.status();
+    expect(status).toMatchObject({ enabled: false, pending: 3, deadLetters: 0 });
+    expect(status.paused?.message).toMatch(/refused the token/);
+    expect(paused).toEqual(['auth']);
+    expect(await store.listDeadLetters(scope)).toEqual([]);
+    off();
+    engine.resume();
+    await engine.flush();
+    await clock.settle();
+    expect(remote.keys()).toEqual(['a', 'b', 'c']);
+  });
+
+  it('ends a paused command with everything timed out and pending', async () => {
+    const { store, remote, engine } = await setup();
+    remote.inject((c) => (c.method === 'PUT' ? new HttpError(403, 'forbidden') : undefined));
+    for (const key of ['a', 'b']) await engine.push(key, key, { knownNew: true });
+    await engine.flush();
+    const report = await engine.shutdown({ timeoutMs: 1000 });
+    expect(report).toMatchObject({ timedOut: 2, errored: 0, deadLettered: 0, checked: true });
+    expect(report.paused?.reason).toBe('auth');
+    expect(await pendingOf(store)).toHaveLength(2);
+  });
+
+  it('delivers a revert A, B, A as A, with three distinct idempotency keys', async () => {
+    const { remote, engine } = await setup({ settings: { leading: true, intervalMs: 0 } });
+    for (const text of ['A', 'B', 'A']) {
+      await engine.push('doc', text, { knownNew: true });
+      await engine.flush();
+    }
+    expect(remote.text('doc')).toBe('A');
+    expect(remote.applied.map((a) => a.text)).toEqual(['A', 'B', 'A']);
+    expect(new Set(remote.applied.map((a) => a.idempotencyKey)).size).toBe(3);
+  });
+
+  it('sends tombstones; a delete of an absent item is done', async () => {
+    const { store, remote, engine } = await setup();
+    await remote.seed('x', 'old');
+    await engine.push('x', null);
+    await engine.push('gone', 'ignored', { delete: true });
+    await engine.flush();
+    expect(remote.keys()).toEqual([]);
+    expect(remote.callsOf('DELETE').map((c) => c.key)).toEqual(['x', 'gone']);
+    expect(engine.stats.snapshot()).toMatchObject({ deleted: 2 });
+    expect(await pendingOf(store)).toEqual([]);
+  });
+
+  it('skips by the listing, and checks with HEAD without one', async () => {
+    const { remote, engine } = await setup({ settings: { leading: true, intervalMs: 0 } });
+    await remote.seed('same', 'same');
+    await remote.seed('other', 'old');
+    const listing = await engine.loadListing();
+    expect(listing.listing?.size).toBe(2);
+    for (const key of ['same', 'other', 'new'])
+      await engine.push(key, key === 'other' ? 'new' : key);
+    await engine.push('absent', null);
+    await engine.flush();
+    expect(engine.stats.snapshot()).toMatchObject({ skipped: 2, updated: 1, created: 1 });
+    expect(remote.callsOf('HEAD')).toEqual([]);
+    expect(remote.callsOf('DELETE')).toEqual([]);
+  });
+
+  it('resends pending rows after a restart with the same idempotency key, applied once', async () => {
+    const clock = new ManualClock();
+    const store = new MemoryOutboxStore({ clock });
+    const memory = new MemoryRemote();
+    // The first process's PUT reaches the remote, but the answer never comes back.
+    const hanging: Remote = {
+      id: memory.id,
+      list: (o) => memory.list(o),
+      stat: (k, o) => memory.stat(k, o),
+      delete: (k, o) => memory.delete(k, o),
+      close: () => memory.close(),
+      async put(request, options) {
+        await memory.put(request, options);
+        return new Promise((_, reject) => {
+          options?.signal?.addEventListener('abort', () => reject(options.signal?.reason as Error));
+        });
+      },
+    };
+    const first = await setup({ clock, store, remote: hanging });
+    const receipt = await first.engine.push('k', 'v1', { knownNew: true });
+    await until(clock, () => memory.applied.length === 1);
+    expect(memory.applied).toHaveLength(1);
+    await first.engine.shutdown({ timeoutMs: 0 });
+    expect(await pendingOf(store)).toMatchObject([{ key: 'k', seq: receipt.seq }]);
+
+    // A remote whose HEAD lags behind its writes, so the version is sent again.
+    const lagging: Remote = {
+      id: memory.id,
+      list: (o) => memory.list(o),
+      stat: () => Promise.resolve(null),
+      put: (r, o) => memory.put(r, o),
+      delete: (k, o) => memory.delete(k, o),
+      close: () => memory.close(),
+    };
+    const second = await setup({ clock, store, remote: lagging });
+    await second.engine.flush();
+    const puts = memory.callsOf('PUT');
+    expect(puts.map((c) => c.idempotencyKey)).toEqual([
+      receipt.idempotencyKey,
+      receipt.idempotencyKey,
+    ]);
+    expect(memory.applied).toHaveLength(1);
+    expect(await pendingOf(store)).toEqual([]);
+    expect(second.engine.stats.snapshot()).toMatchObject({ created: 1, attempted: 1 });
+  });
+
+  it('takes up a row a dead process leased once the lease expires', async () => {
+    const clock = new ManualClock();
+    const store = new MemoryOutboxStore({ clock });
+    const bytes = new TextEncoder().encode('content');
+    await store.append(scope, {
+      key: 'k',
+      digest: await sha256Hex(bytes),
+      size: bytes.byteLength,
+      body: { type: 'bytes', bytes },
+    });
+    await store.claim(scope, { owner: 'dead', leaseMs: 30_000 });
+    const { remote } = await setup({ clock, store });
+    await clock.advance(29_999);
+    expect(remote.callsOf('PUT')).toEqual([]);
+    await clock.advance(1);
+    await until(clock, () => remote.applied.length === 1);
+  });
+
+  it('shuts down after the timeout: what is in flight counts timed out and stays pending', async () => {
+    const clock = new ManualClock();
+    const memory = new MemoryRemote();
+    const slow: Remote = {
+      ...memory,
+      id: memory.id,
+      list: (o) => memory.list(o),
+      stat: (k, o) => memory.stat(k, o),
+      delete: (k, o) => memory.delete(k, o),
+      close: () => memory.close(),
+      put: (_request, options) =>
+        new Promise((_, reject) => {
+          options?.signal?.addEventListener('abort', () => reject(options.signal?.reason as Error));
+        }),
+    };
+    const { store, engine } = await setup({ clock, remote: slow });
+    await engine.push('k', 'v', { knownNew: true });
+    await engine.push('queued', 'q', { lane: 'batch', knownNew: true });
+    const stopping = engine.shutdown({ timeoutMs: 5000 });
+    await clock.advance(4999);
+    let done = false;
+    void stopping.then(() => (done = true));
+    await clock.settle();
+    expect(done).toBe(false);
+    await clock.advance(1);
+    const report = await stopping;
+    expect(report).toMatchObject({ timedOut: 2, checked: true });
+    expect((await pendingOf(store)).map((r) => r.key).sort()).toEqual(['k', 'queued']);
+    await expect(store.lock('next')).resolves.toBeDefined();
+  });
+
+  it('retries network failures and counts consecutive failures in the status', async () => {
+    const { clock, remote, engine } = await setup();
+    remote.failNext('PUT', () => new NetworkError('reset'), { times: 2 });
+    await engine.push('k', 'v', { knownNew: true });
+    await until(clock, () => remote.calls.length === 1);
+    await clock.settle();
+    expect((await engine.status()).consecutiveFailures).toBe(1);
+    await clock.runAll();
+    await until(clock, () => remote.applied.length === 1);
+    const status = await engine.status();
+    expect(status).toMatchObject({ consecutiveFailures: 0, pending: 0, retrying: 0 });
+    expect(status.lastSyncAtMs).not.toBeNull();
+    expect(remote.applied).toHaveLength(1);
+  });
+
+  it('requeues a file that changed while it was sent with its new content, never dead-lettered', async () => {
+    const files = new Map<string, string>([['/data/log', 'first']]);
+    const refOf = async (path: string): Promise<FileRef> => {
+      const bytes = new TextEncoder().encode(files.get(path));
+      return {
+        type: 'file',
+        path,
+        size: bytes.byteLength,
+        mtimeMs: 0,
+        digest: await sha256Hex(bytes),
+      };
+    };
+    const access: FileAccess = {
+      open: (ref) => ({
+        size: ref.size,
+        digest: ref.digest,
+        // Read when the send starts, as the folder source does.
+        // eslint-disable-next-line @typescript-eslint/require-await
+        async *open() {
+          yield new TextEncoder().encode(files.get(ref.path));
+        },
+      }),
+      refresh: (ref) => refOf(ref.path),
+    };
+    const { clock, store, remote, engine } = await setup({ files: access });
+    const ref = await refOf('/data/log');
+    files.set('/data/log', 'second, longer');
+    await engine.push('log', ref, { knownNew: true });
+    await until(clock, () => remote.applied.length === 1);
+    expect(remote.text('log')).toBe('second, longer');
+    expect(await store.listDeadLetters(scope)).toEqual([]);
+    expect(await pendingOf(store)).toEqual([]);
+    expect(engine.stats.snapshot()).toMatchObject({ created: 1, coalesced: 1, errored: 0 });
+  });
+
+  it('sends a new push in place of a version that timed out earlier in the command', async () => {
+    const { clock, store, remote, engine } = await setup({
+      attempts: 1,
+      settings: { leading: true, intervalMs: 0 },
+    });
+    const off = remote.inject((c) =>
+      c.method === 'PUT' ? new HttpError(502, 'bad gateway') : undefined,
+    );
+    await engine.push('k', 'v1', { knownNew: true });
+    await until(clock, () => engine.stats.count('timedOut') === 1);
+    off();
+    await engine.push('k', 'v2', { knownNew: true });
+    await engine.flush();
+    expect(remote.applied.map((a) => a.text)).toEqual(['v2']);
+    expect(await pendingOf(store)).toEqual([]);
+    expect(engine.stats.snapshot()).toMatchObject({ attempted: 2, timedOut: 1, created: 1 });
+  });
+});

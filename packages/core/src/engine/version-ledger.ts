@@ -1,0 +1,136 @@
+import type { Outcome, Stats } from '../stats/stats.ts';
+import type { Delivery } from './engine-types.ts';
+import { describeValue } from './describe-value.ts';
+
+interface OpenVersion {
+  readonly key: string;
+  readonly ordered: boolean;
+}
+
+/**
+ * The engine's accounting: which versions this command took up and has not
+ * finished, so every version ends as exactly one outcome in Stats (or as
+ * coalesced), however the stages reach it. It also keeps the promises of
+ * awaited pushes. Only the engine's stages write to it, in one process.
+ */
+export class VersionLedger {
+  readonly #stats: Stats;
+  readonly #open = new Map<number, OpenVersion>();
+  /** Rows finished for this command (timed out, refused) that stay in `pending`. */
+  readonly #stale = new Map<string, Set<number>>();
+  readonly #waiters = new Map<number, ((delivery: Delivery) => void)[]>();
+
+  constructor(options: { stats: Stats }) {
+    if (typeof options?.stats?.begin !== 'function') {
+      throw new TypeError(`stats must be a Stats, got ${describeValue(options?.stats)}`);
+    }
+    this.#stats = options.stats;
+  }
+
+  get openCount(): number {
+    return this.#open.size;
+  }
+
+  isOpen(seq: number): boolean {
+    return this.#open.has(seq);
+  }
+
+  begin(key: string, seq: number, ordered: boolean): void {
+    if (this.#open.has(seq)) return;
+    this.#open.set(seq, { key, ordered });
+    this.#stats.begin();
+  }
+
+  /** The open versions of `key` a supersede by `seq` removes: older, unordered, not held. */
+  supersededBy(key: string, seq: number, held: ReadonlySet<number>): number[] {
+    const gone: number[] = [];
+    for (const [openSeq, version] of this.#open) {
+      if (version.key === key && openSeq < seq && !version.ordered && !held.has(openSeq)) {
+        gone.push(openSeq);
+      }
+    }
+    return gone;
+  }
+
+  /** Versions replaced by `by` before they were sent; an awaited push follows its replacement. */
+  coalesce(seqs: readonly number[], by: number): void {
+    for (const seq of seqs) {
+      if (!this.#open.delete(seq)) continue;
+      this.#stats.coalesce();
+      const waiting = this.#waiters.get(seq);
+      if (waiting) {
+        this.#waiters.delete(seq);
+        const later = this.#waiters.get(by) ?? [];
+        later.push(...waiting);
+        this.#waiters.set(by, later);
+      }
+    }
+  }
+
+  /**
+   * The version ended. A row already finished earlier in this command (it
+   * stayed pending and was sent again) is taken up again first, so it counts
+   * once per ending and the invariant holds.
+   */
+  finish(
+    key: string,
+    seq: number,
+    outcome: Outcome,
+    details: { deadLettered?: boolean; error?: string | null; stays?: boolean } = {},
+  ): void {
+    if (!this.#open.delete(seq)) this.#stats.begin();
+    if (details.deadLettered) this.#stats.deadLetter();
+    else this.#stats.finish(outcome);
+    const stale = this.#stale.get(key);
+    if (details.stays) {
+      if (stale) stale.add(seq);
+      else this.#stale.set(key, new Set([seq]));
+    } else {
+      stale?.delete(seq);
+      if (stale?.size === 0) this.#stale.delete(key);
+    }
+    const waiting = this.#waiters.get(seq);
+    if (!waiting) return;
+    this.#waiters.delete(seq);
+    const delivery: Delivery = {
+      key,
+      seq,
+      outcome,
+      deadLettered: details.deadLettered ?? false,
+      ...(details.error ? { error: details.error } : {}),
+    };
+    for (const resolve of waiting) resolve(delivery);
+  }
+
+  /** True when `key` has rows this command finished that are still pending (a new push supersedes them). */
+  hasStale(key: string): boolean {
+    return (this.#stale.get(key)?.size ?? 0) > 0;
+  }
+
+  forgetStale(key: string): void {
+    this.#stale.delete(key);
+  }
+
+  /** Open versions of `key` up to `maxSeq`, oldest first. */
+  openOf(key: string, maxSeq: number): number[] {
+    const seqs: number[] = [];
+    for (const [seq, version] of this.#open) {
+      if (version.key === key && seq <= maxSeq) seqs.push(seq);
+    }
+    return seqs.sort((a, b) => a - b);
+  }
+
+  /** Every open version, e.g. to finish as timed out on shutdown. */
+  openVersions(): { key: string; seq: number }[] {
+    return [...this.#open].map(([seq, { key }]) => ({ key, seq }));
+  }
+
+  /** Settles (never rejects) when the version ends. */
+  watch(seq: number): Promise<Delivery> {
+    return new Promise((resolve) => {
+      const list = this.#waiters.get(seq) ?? [];
+      list.push(resolve);
+      this.#waiters.set(seq, list);
+    });
+  }
+}
