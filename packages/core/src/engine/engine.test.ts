@@ -55,8 +55,16 @@ afterEach(async () => {
 });
 
 /** Lets the engine finish what it is doing (Web Crypto digests resolve off the microtask queue). */
-async function until(clock: ManualClock, done: () => boolean, turns = 200): Promise<void> {
-  for (let i = 0; i < turns && !done(); i++) await clock.settle();
+/**
+ * Lets the engine's promise callbacks run, without moving the manual clock,
+ * until `done()`. Some of that work is truly asynchronous (Web Crypto digests
+ * run in a thread pool), so on a loaded machine it can take many turns: the
+ * bound is generous wall time, not a count of turns. Time on the clock never
+ * moves here, so no test outcome depends on the machine's speed.
+ */
+async function until(clock: ManualClock, done: () => boolean, boundMs = 10_000): Promise<void> {
+  const deadline = Date.now() + boundMs;
+  while (!done() && Date.now() < deadline) await clock.settle();
   if (!done()) throw new Error('the engine did not get there');
 }
 

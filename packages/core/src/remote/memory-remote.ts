@@ -1,6 +1,6 @@
 import { ClosedError, HttpError } from '../errors/upsync-error.ts';
 import { compareKeys } from '../keys/compare-keys.ts';
-import { sha256Hex } from '../engine/version-body.ts';
+import { sha256HexSync } from './sha256-sync.ts';
 import type {
   Remote,
   RemoteCallOptions,
@@ -117,15 +117,16 @@ export class MemoryRemote implements Remote {
   }
 
   /** Sets content directly, as if another client had written it. */
-  async seed(key: string, text: string): Promise<void> {
+  seed(key: string, text: string): Promise<void> {
     const bytes = new TextEncoder().encode(text);
     const previous = this.#items.get(key);
     this.#items.set(key, {
       bytes,
-      digest: await sha256Hex(bytes),
+      digest: sha256HexSync(bytes),
       version: (previous?.version ?? 0) + 1,
       contentType: 'text/plain',
     });
+    return Promise.resolve();
   }
 
   callsOf(method: MemoryRemoteMethod, key?: string): MemoryRemoteCall[] {
@@ -172,7 +173,7 @@ export class MemoryRemote implements Remote {
       chunks.push(chunk);
     }
     const bytes = concat(chunks);
-    const digest = await sha256Hex(bytes);
+    const digest = sha256HexSync(bytes);
     const fingerprint = `PUT ${key} ${body.digest}`;
     const replay = this.#replay(idempotencyKey, fingerprint);
     if (replay) return replay as RemotePutResult;
