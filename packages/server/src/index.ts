@@ -24,4 +24,4 @@ export {
   type FaultDecision,
 } from './fault-injector.ts';
 export { GroupCommit, type GroupCommitOptions } from './group-commit.ts';
-export { checkKey, checkProject, parseItemKey, MAX_KEY_BYTES } from './item-key.ts';
+export { checkKey, checkProject, parseItemKey } from './item-key.ts';

@@ -1,12 +1,7 @@
+import { keyProblem } from '@upsync/core';
 import { ApiError } from './api-error.ts';
 
 const projectPattern = /^[A-Za-z0-9._-]{1,128}$/;
-// C0, DEL and C1 controls: the protocol refuses "any control character".
-// eslint-disable-next-line no-control-regex
-const controlPattern = /[\u0000-\u001f\u007f-\u009f]/;
-const encoder = new TextEncoder();
-
-export const MAX_KEY_BYTES = 1024;
 
 function badKey(message: string): ApiError {
   return new ApiError(400, 'BAD_KEY', message);
@@ -23,22 +18,10 @@ export function checkProject(project: string): void {
   }
 }
 
-/** Throws 400 BAD_KEY unless `key` follows the protocol's key rules. */
+/** Throws 400 BAD_KEY unless `key` follows the protocol's key rules (one rule, in core). */
 export function checkKey(key: string): void {
-  if (key.length === 0) throw badKey('the key is empty');
-  if (encoder.encode(key).length > MAX_KEY_BYTES) {
-    throw badKey(`a key is at most ${MAX_KEY_BYTES} bytes of UTF-8`);
-  }
-  if (key.includes('\\')) throw badKey('a key may not contain a backslash');
-  if (controlPattern.test(key)) throw badKey('a key may not contain control characters');
-  if (key.startsWith('/') || key.endsWith('/')) {
-    throw badKey('a key may not start or end with "/"');
-  }
-  for (const segment of key.split('/')) {
-    if (segment === '') throw badKey('a key may not have an empty segment');
-    if (segment === '.' || segment === '..')
-      throw badKey('a key may not have "." or ".." segments');
-  }
+  const problem = keyProblem(key);
+  if (problem !== undefined) throw badKey(problem);
 }
 
 /**

@@ -1,5 +1,15 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { createHash, hash, randomBytes, type Hash } from 'node:crypto';
+import {
+  closeSync,
+  createReadStream,
+  fdatasync,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  rmSync,
+} from 'node:fs';
 import { mkdir, open, rename, rm, stat as statFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -33,6 +43,28 @@ export interface SqliteStorageOptions {
   inlineMaxBytes?: number;
   /** How often answers older than 24 h are pruned, at most (default 10 min). */
   pruneEveryMs?: number;
+  /** The size of the -wal file past which a commit is followed by a checkpoint (default 64 MiB). */
+  checkpointBytes?: number;
+  /**
+   * Makes the -wal file durable; default `fdatasync` in libuv's thread pool.
+   * Tests inject one to see that no write is answered before its sync.
+   */
+  syncWal?: (fd: number) => Promise<void>;
+}
+
+function fdatasyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    fdatasync(fd, (error) => (error ? reject(error) : resolve()));
+  });
+}
+
+function fsyncDirSync(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** A body this storage staged: in memory when small, else a blob file already in place. */
@@ -133,21 +165,64 @@ async function writeAll(handle: FileHandle, chunk: Uint8Array): Promise<void> {
 }
 
 /**
- * The reference storage: metadata and small bodies in SQLite (WAL,
- * synchronous=FULL), larger bodies as files named by their SHA-256 under
- * `blobs/`. Writes go through group commit. A blob file is written to `tmp/`,
- * fsync'd, renamed into place and its folder fsync'd before the row naming it
- * commits, so an acknowledged PUT survives power loss.
+ * The reference storage: metadata and small bodies in SQLite (WAL), larger
+ * bodies as files named by their SHA-256 under `blobs/`. Writes go through
+ * group commit. A blob file is written to `tmp/`, fsync'd, renamed into place
+ * and its folder fsync'd before the row naming it commits, so an acknowledged
+ * PUT survives power loss.
+ *
+ * Durability without blocking the event loop. With synchronous=FULL, COMMIT
+ * fsyncs the -wal file on the main thread, and no request is read or parsed
+ * while it waits. Instead, commits run with synchronous=OFF (COMMIT only
+ * writes the WAL frames into the page cache) and GroupCommit answers a batch
+ * only after an `fdatasync` of the -wal file, started after its COMMIT
+ * returned, has resolved in libuv's thread pool. Why that is as safe as FULL:
+ *
+ * 1. A transaction is in the WAL once its frames, the last one marked as a
+ *    commit, are there with valid checksums. After the fdatasync every frame of
+ *    the batch (and of every earlier one: fsync is per file, not per
+ *    descriptor) is on disk, so recovery finds it. Frames of later, unanswered
+ *    batches may be torn; their checksums (chained from the WAL header) stop
+ *    recovery at the last whole transaction, as after any crash.
+ * 2. With synchronous=OFF SQLite never syncs anything, so everything it would
+ *    sync outside COMMIT is done here by hand:
+ *    - Checkpoints: autocheckpoint is off, and `#checkpoint` runs with
+ *      synchronous=FULL set for it, so SQLite syncs the WAL before copying pages
+ *      and the database file before it counts them as copied.
+ *    - WAL restart: after a complete checkpoint SQLite would rewrite the WAL
+ *      from the start with a new header, and FULL syncs that header before any
+ *      frame (SQLite ticket ff5be73dee: without it, an old header surviving
+ *      with some new frames can make recovery accept a prefix of old frames,
+ *      which are older than the database pages, and corrupt it). We never let
+ *      a restart happen in place: the checkpoint is TRUNCATE, and the emptied
+ *      -wal file is fsync'd before the next transaction, so no old frame can
+ *      survive for a new or old header to pick up. Only a full checkpoint can
+ *      set up a restart (SQLite restarts only when every frame is copied); if
+ *      one ever fails to truncate (another process reading), we stay at FULL,
+ *      where SQLite's own header sync covers the restart.
+ *    - Close: SQLite checkpoints and deletes the WAL when the last connection
+ *      closes; FULL is set first so the database file is synced before that.
+ *    - The -wal file's directory entry: fsync'd once at open.
+ * 3. Readers (`stat`, `read`, `list`) see committed but not yet synced
+ *    transactions, so they wait for the sync before answering: nobody is shown
+ *    a write that a power loss could still take back.
+ *
+ * SQLite holds POSIX locks on the database file, which closing any other
+ * descriptor of that file would drop; we only open the -wal file (unlocked).
  */
 export class SqliteStorage implements ServerStorage {
   readonly #dir: string;
   readonly #db: DatabaseSync;
+  readonly #walFd: number;
+  readonly #checkpointBytes: number;
   readonly #commit: GroupCommit;
   readonly #inlineMaxBytes: number;
   readonly #pruneEveryMs: number;
   // How many staged bodies in flight hold each blob: their files may not be collected.
   readonly #inflight = new Map<string, number>();
   readonly #candidates = new Set<string>();
+  // Blobs whose last row the transaction in progress dropped.
+  #freedInTx: string[] = [];
   #lastPruneMs = -Infinity;
   readonly #sql: Record<
     | 'getItem'
@@ -163,7 +238,8 @@ export class SqliteStorage implements ServerStorage {
     | 'prune'
     | 'count'
     | 'list'
-    | 'listBounded',
+    | 'listBounded'
+    | 'checkpoint',
     StatementSync
   >;
 
@@ -185,23 +261,32 @@ export class SqliteStorage implements ServerStorage {
     if (!Number.isFinite(pruneEveryMs) || pruneEveryMs < 0) {
       throw new TypeError(`pruneEveryMs must be a finite number >= 0, got ${pruneEveryMs}`);
     }
+    const checkpointBytes = options.checkpointBytes ?? 64 * 1024 ** 2;
+    if (!Number.isFinite(checkpointBytes) || checkpointBytes < 0) {
+      throw new TypeError(`checkpointBytes must be a finite number >= 0, got ${checkpointBytes}`);
+    }
+    const syncWal = options.syncWal ?? fdatasyncAsync;
+    if (typeof syncWal !== 'function') {
+      throw new TypeError(`syncWal must be a function, got ${typeof syncWal}`);
+    }
     this.#dir = options.dir;
     this.#inlineMaxBytes = inlineMaxBytes;
     this.#pruneEveryMs = pruneEveryMs;
+    this.#checkpointBytes = checkpointBytes;
     mkdirSync(join(this.#dir, 'blobs'), { recursive: true });
     mkdirSync(join(this.#dir, 'tmp'), { recursive: true });
     // Staged files of a previous run that never committed are garbage.
     for (const name of readdirSync(join(this.#dir, 'tmp'))) {
       rmSync(join(this.#dir, 'tmp', name), { force: true });
     }
-    this.#db = new DatabaseSync(join(this.#dir, 'upsync.db'));
-    this.#db.exec('PRAGMA journal_mode = WAL');
-    // FULL: a commit returns only once the WAL is on disk, so an answered write survives power loss.
+    const dbPath = join(this.#dir, 'upsync.db');
+    this.#db = new DatabaseSync(dbPath);
+    // FULL until the first checkpoint below has emptied the WAL (see the class comment).
     this.#db.exec('PRAGMA synchronous = FULL');
+    this.#db.exec('PRAGMA journal_mode = WAL');
     this.#db.exec('PRAGMA busy_timeout = 5000');
-    // Checkpoints fsync the database file too: with large inline bodies the default
-    // (every 1000 pages) would run one every few dozen writes.
-    this.#db.exec('PRAGMA wal_autocheckpoint = 16384');
+    // Checkpoints are ours (#checkpoint), never SQLite's at synchronous=OFF.
+    this.#db.exec('PRAGMA wal_autocheckpoint = 0');
     this.#db.exec(schema);
     const db = this.#db;
     this.#sql = {
@@ -240,17 +325,32 @@ export class SqliteStorage implements ServerStorage {
       listBounded: db.prepare(
         'SELECT key, size, sha256, version FROM items WHERE project = ? AND key > ? AND key >= ? AND key < ? ORDER BY key LIMIT ?',
       ),
+      checkpoint: db.prepare('PRAGMA wal_checkpoint(TRUNCATE)'),
     };
-    this.#commit = new GroupCommit({ db, afterCommit: () => this.#collect() });
+    // WAL mode keeps the -wal file until the last connection closes.
+    this.#walFd = openSync(`${dbPath}-wal`, 'r');
+    // The database and -wal files may be new; their names must survive power loss too.
+    fsyncDirSync(this.#dir);
+    // Frames a crashed process left in the page cache are made durable before
+    // anyone reads them, and the WAL starts empty.
+    this.#checkpoint();
+    const walFd = this.#walFd;
+    this.#commit = new GroupCommit({
+      db,
+      sync: () => syncWal(walFd),
+      afterCommit: () => this.#afterCommit(),
+    });
   }
 
   async stage(
     source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
     options: StageOptions,
   ): Promise<StagedBody> {
-    const hash = createHash('sha256');
     const chunks: Uint8Array[] = [];
     let size = 0;
+    // Only a body spilled to a file is hashed as it streams; a small one is
+    // hashed in one call at the end, which is cheaper.
+    let hasher: Hash | undefined;
     let handle: FileHandle | undefined;
     let tmpPath: string | undefined;
     try {
@@ -258,8 +358,8 @@ export class SqliteStorage implements ServerStorage {
         options.signal?.throwIfAborted();
         size += chunk.byteLength;
         if (size > options.maxBytes) throw new BodyTooLargeError(options.maxBytes);
-        hash.update(chunk);
-        if (handle) {
+        if (handle && hasher) {
+          hasher.update(chunk);
           await writeAll(handle, chunk);
           continue;
         }
@@ -268,14 +368,20 @@ export class SqliteStorage implements ServerStorage {
           // Too big for a row: spill to a file and stream the rest there.
           tmpPath = join(this.#dir, 'tmp', randomBytes(12).toString('hex'));
           handle = await open(tmpPath, 'wx');
-          for (const buffered of chunks) await writeAll(handle, buffered);
+          hasher = createHash('sha256');
+          for (const buffered of chunks) {
+            hasher.update(buffered);
+            await writeAll(handle, buffered);
+          }
           chunks.length = 0;
         }
       }
-      const sha256 = hash.digest('hex');
-      if (!handle || tmpPath === undefined) {
-        return new SqliteStagedBody(size, sha256, Buffer.concat(chunks));
+      if (!handle || !hasher || tmpPath === undefined) {
+        const inline = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+        return new SqliteStagedBody(size, hash('sha256', inline, 'hex'), inline);
       }
+      const sha256 = hasher.digest('hex');
+      // Durable before the commit that names it (see #place for the rename).
       await handle.sync();
       await handle.close();
       handle = undefined;
@@ -294,6 +400,7 @@ export class SqliteStorage implements ServerStorage {
 
   discard(body: StagedBody): void {
     this.#release(body);
+    this.#collect();
   }
 
   async write(request: WriteRequest): Promise<WriteOutcome> {
@@ -306,18 +413,26 @@ export class SqliteStorage implements ServerStorage {
       return await this.#commit.submit(() => this.#apply(request));
     } finally {
       if (request.kind === 'put') this.#release(request.body);
+      this.#collect();
     }
   }
 
-  stat(project: string, key: string): Promise<ItemMeta | undefined> {
+  async stat(project: string, key: string): Promise<ItemMeta | undefined> {
     const row = this.#sql.getItem.get(project, key) as ItemRow | undefined;
-    return Promise.resolve(row && this.#meta(key, row));
+    await this.#commit.durable();
+    return row && this.#meta(key, row);
   }
 
-  read(project: string, key: string): Promise<{ meta: ItemMeta; body: Readable } | undefined> {
+  async read(
+    project: string,
+    key: string,
+  ): Promise<{ meta: ItemMeta; body: Readable } | undefined> {
     const row = this.#sql.getItemWithBody.get(project, key) as
       (ItemRow & { body: Uint8Array | null }) | undefined;
-    if (!row) return Promise.resolve(undefined);
+    if (!row) {
+      await this.#commit.durable();
+      return undefined;
+    }
     let body: Readable;
     if (row.body) {
       body = Readable.from([
@@ -329,10 +444,16 @@ export class SqliteStorage implements ServerStorage {
       const fd = openSync(this.#blobPath(row.sha256), 'r');
       body = createReadStream('', { fd });
     }
-    return Promise.resolve({ meta: this.#meta(key, row), body });
+    try {
+      await this.#commit.durable();
+    } catch (error) {
+      body.destroy();
+      throw error;
+    }
+    return { meta: this.#meta(key, row), body };
   }
 
-  list(project: string, options: ListOptions): Promise<ListPage> {
+  async list(project: string, options: ListOptions): Promise<ListPage> {
     const prefix = options.prefix ?? '';
     const after = options.after ?? '';
     // Keys starting with the prefix form one run in byte order: [prefix, prefixEnd).
@@ -350,7 +471,8 @@ export class SqliteStorage implements ServerStorage {
       version: row.version,
     }));
     const next = rows.length > options.limit ? items[items.length - 1]!.key : null;
-    return Promise.resolve({ items, next });
+    await this.#commit.durable();
+    return { items, next };
   }
 
   countItems(): Promise<number> {
@@ -359,7 +481,12 @@ export class SqliteStorage implements ServerStorage {
 
   async close(): Promise<void> {
     await this.#commit.close();
-    if (this.#db.isOpen) this.#db.close();
+    if (this.#db.isOpen) {
+      // Closing checkpoints and deletes the -wal file: the database file must be synced first.
+      this.#db.exec('PRAGMA synchronous = FULL');
+      this.#db.close();
+      closeSync(this.#walFd);
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -376,13 +503,46 @@ export class SqliteStorage implements ServerStorage {
     };
   }
 
+  #afterCommit(): void {
+    // Until this transaction is durable, a power loss could bring back the rows
+    // naming these files, so they stay held until then. If the sync fails they
+    // stay held for good: leaking a file is the safe side.
+    const freed = this.#freedInTx;
+    this.#freedInTx = [];
+    if (freed.length > 0) {
+      for (const sha256 of freed) this.#hold(sha256);
+      this.#commit.durable().then(
+        () => {
+          for (const sha256 of freed) this.#unhold(sha256);
+          this.#collect();
+        },
+        () => {},
+      );
+    }
+    if (fstatSync(this.#walFd).size >= this.#checkpointBytes) this.#checkpoint();
+  }
+
+  /**
+   * Copies the WAL into the database file and empties it, durably: FULL for the
+   * checkpoint's own syncs, then an fsync of the truncated -wal file before any
+   * new frame is written (see the class comment). Stays at FULL if the WAL
+   * could not be emptied.
+   */
+  #checkpoint(): void {
+    this.#db.exec('PRAGMA synchronous = FULL');
+    const row = this.#sql.checkpoint.get() as { busy: number; log: number };
+    if (row.busy !== 0 || row.log !== 0) return;
+    fsyncSync(this.#walFd);
+    this.#db.exec('PRAGMA synchronous = OFF');
+  }
+
   #blobPath(sha256: string): string {
     return join(this.#dir, 'blobs', sha256.slice(0, 2), sha256);
   }
 
   async #place(tmpPath: string, sha256: string): Promise<void> {
     // Held from here until the write that uses it commits (or is discarded).
-    this.#inflight.set(sha256, (this.#inflight.get(sha256) ?? 0) + 1);
+    this.#hold(sha256);
     const target = this.#blobPath(sha256);
     try {
       const exists = await statFile(target).then(
@@ -398,7 +558,7 @@ export class SqliteStorage implements ServerStorage {
       await rename(tmpPath, target);
       await fsyncDir(folder);
     } catch (error) {
-      this.#inflight.set(sha256, this.#inflight.get(sha256)! - 1);
+      this.#unhold(sha256);
       throw error;
     }
   }
@@ -407,14 +567,25 @@ export class SqliteStorage implements ServerStorage {
     if (!(body instanceof SqliteStagedBody) || body.released) return;
     body.released = true;
     if (body.inline) return;
-    const held = (this.#inflight.get(body.sha256) ?? 1) - 1;
-    if (held > 0) this.#inflight.set(body.sha256, held);
-    else this.#inflight.delete(body.sha256);
-    this.#candidates.add(body.sha256);
-    if (!this.#db.isTransaction) this.#collect();
+    this.#unhold(body.sha256);
   }
 
-  /** Deletes blob files that no row and no staged body refers to. */
+  #hold(sha256: string): void {
+    this.#inflight.set(sha256, (this.#inflight.get(sha256) ?? 0) + 1);
+  }
+
+  #unhold(sha256: string): void {
+    const held = (this.#inflight.get(sha256) ?? 1) - 1;
+    if (held > 0) this.#inflight.set(sha256, held);
+    else this.#inflight.delete(sha256);
+    this.#candidates.add(sha256);
+  }
+
+  /**
+   * Deletes blob files that no row and nothing held refers to. Never called
+   * inside the group transaction (it runs from settled promises), so the rows
+   * it reads are committed.
+   */
   #collect(): void {
     for (const sha256 of this.#candidates) {
       if (this.#inflight.has(sha256) || this.#sql.getBlob.get(sha256)) continue;
@@ -423,15 +594,17 @@ export class SqliteStorage implements ServerStorage {
     this.#candidates.clear();
   }
 
+  /** The file goes once the transaction is durable: see #afterCommit. */
   #unref(sha256: string): void {
     const row = this.#sql.unrefBlob.get(sha256) as { refs: number } | undefined;
     if (row && row.refs <= 0) {
       this.#sql.dropBlob.run(sha256);
-      this.#candidates.add(sha256);
+      // Stale entries (a rolled-back run) are harmless: #collect checks the rows.
+      this.#freedInTx.push(sha256);
     }
   }
 
-  /** Runs inside the group transaction. */
+  /** Runs inside the group transaction, perhaps twice (see GroupCommit.submit). */
   #apply(request: WriteRequest): WriteOutcome {
     const { project, idempotency, nowMs } = request;
     if (idempotency) {

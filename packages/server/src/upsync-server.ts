@@ -353,6 +353,10 @@ export class UpsyncServer {
           method: request.method,
           path: query === -1 ? url : url.slice(0, query),
           status: reply.statusCode,
+          // Not a secret (a random id per version): lets a log show that a retry reused it.
+          ...(typeof request.headers['idempotency-key'] === 'string'
+            ? { idempotencyKey: request.headers['idempotency-key'] }
+            : {}),
           durationMs: Math.round(durationMs * 1000) / 1000,
           bytesIn,
           bytesOut,
@@ -522,7 +526,20 @@ export class UpsyncServer {
     return this.#sendOutcome(reply, outcome);
   }
 
-  async *#countedBody(request: IncomingMessage): AsyncGenerator<Uint8Array> {
+  #countedBody(request: IncomingMessage): AsyncIterable<Uint8Array> | Iterable<Uint8Array> {
+    // A small body mostly arrives with the headers. Once the whole message is
+    // parsed (complete: the end is already pushed), one read() takes all of it;
+    // async iteration of the stream would cost more than the rest of a small
+    // PUT's handling.
+    if (request.complete && request.readableFlowing === null) {
+      const body = request.read() as Buffer | null;
+      this.#bytesIn.set(request, body?.length ?? 0);
+      return body ? [body] : [];
+    }
+    return this.#streamedBody(request);
+  }
+
+  async *#streamedBody(request: IncomingMessage): AsyncGenerator<Uint8Array> {
     let read = 0;
     // destroyOnReturn: false keeps the socket alive when we stop early (413), so the answer can still go out.
     for await (const chunk of request.iterator({
