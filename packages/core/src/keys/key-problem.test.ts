@@ -23,3 +23,16 @@ describe('keyProblem', () => {
     expect(keyProblem('a/../b')).toMatch(/"\.\."/);
   });
 });
+
+describe('keyProblem: UTF-8 length without encoding', () => {
+  it('property: measures keys as TextEncoder does', async () => {
+    const { default: fc } = await import('fast-check');
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 600 }), (key) => {
+        const bytes = new TextEncoder().encode(key).length;
+        const tooLong = keyProblem(key)?.includes('bytes of UTF-8') ?? false;
+        expect(tooLong).toBe(bytes > MAX_KEY_BYTES);
+      }),
+    );
+  });
+});

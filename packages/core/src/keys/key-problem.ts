@@ -4,7 +4,25 @@ export const MAX_KEY_BYTES = 1024;
 // C0, DEL and C1 controls: the protocol refuses "any control character".
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-const encoder = new TextEncoder();
+
+/** The length of `text` in UTF-8, without encoding it (this runs on every request). */
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) bytes += 1;
+    else if (unit < 0x800) bytes += 2;
+    else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      // A surrogate pair is one code point of 4 bytes; a lone surrogate encodes as U+FFFD (3).
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 4;
+        i++;
+      } else bytes += 3;
+    } else bytes += 3;
+  }
+  return bytes;
+}
 
 /**
  * Why the protocol refuses `key` (400 BAD_KEY), or undefined when the key is
@@ -15,7 +33,7 @@ const encoder = new TextEncoder();
 export function keyProblem(key: unknown): string | undefined {
   if (typeof key !== 'string') return `a key must be a string, got ${typeof key}`;
   if (key.length === 0) return 'the key is empty';
-  const bytes = encoder.encode(key).length;
+  const bytes = utf8Length(key);
   if (bytes > MAX_KEY_BYTES) {
     return `the key is ${bytes} bytes of UTF-8; the protocol allows at most ${MAX_KEY_BYTES}`;
   }
