@@ -1,2 +1,4 @@
 // Every subcommand registers itself on import; this file lists them in help order.
+import './sync.ts';
+import './run.ts';
 import './serve.ts';
