@@ -189,12 +189,15 @@ export class Dispatcher {
     for (;;) {
       signal.throwIfAborted();
       await this.#o.beforeClaim();
+      // One `now` for the claim and for the reasons below: with two readings, a
+      // row due between them was neither claimed nor waited for.
+      const now = clock.now();
       const [row] = await store.claim(scope, {
         owner: this.#o.owner,
         leaseMs: this.#o.leaseMs,
         keys: [key],
         limit: 1,
-        now: clock.now(),
+        now,
       });
       if (row) {
         if (row.seq <= maxSeq) return row;
@@ -207,7 +210,6 @@ export class Dispatcher {
       }
       const head = await this.#headOf(key);
       if (!head || head.seq > maxSeq) return 'none';
-      const now = clock.now();
       if (isLeased(head, now)) {
         // A lease of a process that died: it expires, then the row is ours.
         await clock.sleep((head.leaseExpiresAtMs ?? now) - now, signal);

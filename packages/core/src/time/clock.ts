@@ -30,11 +30,31 @@ export function sleepOn(clock: Clock, delayMs: number, signal?: AbortSignal): Pr
   });
 }
 
-/** The real clock: `Date.now()` and the global timers. */
+const MAX_LAG_MS = 20;
+
+/**
+ * The real clock: `Date.now()` and the global timers. Timers run on a monotonic
+ * clock while `Date.now()` may read up to a millisecond behind it, so a timer
+ * fires again for the rest until `now()` has reached its due time: code that
+ * waits until a time T and then compares with `now()` must see T.
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (callback, delayMs) => globalThis.setTimeout(callback, Math.max(0, delayMs)),
-  clearTimeout: (handle) => globalThis.clearTimeout(handle as Parameters<typeof clearTimeout>[0]),
+  setTimeout(callback, delayMs) {
+    const dueMs = Date.now() + Math.max(0, delayMs);
+    const handle = { timer: undefined as ReturnType<typeof globalThis.setTimeout> | undefined };
+    const fire = (): void => {
+      const leftMs = dueMs - Date.now();
+      // Only the lag of a few ms: a wall clock set back by an hour must not hold
+      // the timer for an hour.
+      if (leftMs > 0 && leftMs <= MAX_LAG_MS) handle.timer = globalThis.setTimeout(fire, leftMs);
+      else callback();
+    };
+    handle.timer = globalThis.setTimeout(fire, Math.max(0, delayMs));
+    return handle;
+  },
+  clearTimeout: (handle) =>
+    globalThis.clearTimeout((handle as { timer?: Parameters<typeof clearTimeout>[0] }).timer),
   sleep(delayMs, signal) {
     return sleepOn(systemClock, delayMs, signal);
   },

@@ -171,7 +171,7 @@ describe('upsync sync', () => {
       retryAfterSeconds: 1,
     });
     const result = await sync(dir, ['--attempts', '12']);
-    expect(result.code).toBe(0);
+    expect(result.code, JSON.stringify(result.report.errors)).toBe(0);
     expectInvariant(result.report);
     expect(result.report).toMatchObject({ attempted: 30, created: 30, errored: 0, timedOut: 0 });
     const statuses = new Set(server.log.map((l) => l.status));
