@@ -3,7 +3,7 @@ import { CircuitOpenError, HttpError, RetryBudgetError } from '../errors/upsync-
 import type { Semaphore } from '../limits/semaphore.ts';
 import { isLeased } from '../outbox/outbox-checks.ts';
 import type { OutboxScope, OutboxStore, PendingRow } from '../outbox/outbox-store.ts';
-import type { Remote } from '../remote/remote.ts';
+import type { Remote, RemoteBatchResult } from '../remote/remote.ts';
 import type { Backoff } from '../retry/backoff.ts';
 import { classifyError } from '../retry/classify.ts';
 import { RetryBudget } from '../retry/retry-budget.ts';
@@ -18,6 +18,7 @@ import { describeError, type Recorder, type SendResult } from './recorder.ts';
 import { versionBody } from './version-body.ts';
 import type { VersionLedger } from './version-ledger.ts';
 import { describeValue } from './describe-value.ts';
+import { keepLeases } from './lease-keeper.ts';
 
 export interface DispatcherOptions {
   store: OutboxStore;
@@ -26,8 +27,12 @@ export interface DispatcherOptions {
   /** The lease owner (this process or tab). */
   owner: string;
   leaseMs: number;
-  /** Puts and deletes get one attempt per call here: the retry schedule is this class's. */
-  remote: Pick<Remote, 'put' | 'delete'>;
+  /**
+   * Puts and deletes get one attempt per call here: the retry schedule is this
+   * class's. With `putBatch`, a release of several keys (the store-wide group)
+   * sends its puts in one call.
+   */
+  remote: Pick<Remote, 'put' | 'delete' | 'putBatch'>;
   decider: Decider;
   recorder: Recorder;
   ledger: VersionLedger;
@@ -61,7 +66,23 @@ interface KeyRun {
   readonly knownNew: Map<number, boolean>;
   readonly immediate: boolean;
   startedAtMs: number | undefined;
+  /** The batch gave up on the key's head (budget spent): nothing more of it goes in this release. */
+  ended: boolean;
 }
+
+/** A version claimed for a batch, with its retry budget. */
+interface BatchEntry {
+  readonly row: PendingRow;
+  readonly run: KeyRun;
+  readonly budget: RetryBudget;
+}
+
+/**
+ * Bodies above this go alone, on the per-item path: a batch holds its bodies
+ * in memory (base64 in the upsync protocol), and a large one would crowd the
+ * small ones out of the request.
+ */
+const BATCH_MAX_ITEM_BYTES = 1024 * 1024;
 
 type Claimed = PendingRow | 'none' | 'blocked';
 
@@ -126,15 +147,20 @@ export class Dispatcher {
         knownNew: new Map<number, boolean>(),
         immediate: release.immediate,
         startedAtMs: undefined,
+        ended: false,
       };
       run.maxSeq = Math.max(run.maxSeq, change.value.seq);
       run.knownNew.set(change.value.seq, change.value.knownNew);
       runs.set(change.key, run);
     }
     for (const key of runs.keys()) this.#busy.set(key, (this.#busy.get(key) ?? 0) + 1);
+    // A batch that fails midway leaves its unsettled rows released; the per-key
+    // path below meets the same state (an abort, a store failure) and ends each key.
+    await this.#sendBatch(runs, release.immediate).catch(noop);
     const starts = await Promise.all(
       [...runs].map(async ([key, run]) => {
         try {
+          if (run.ended) return run.startedAtMs;
           await this.#runKey(key, run);
         } finally {
           const left = (this.#busy.get(key) ?? 1) - 1;
@@ -149,6 +175,184 @@ export class Dispatcher {
     return started.length === 0
       ? { sent: false }
       : { sent: true, startedAtMs: Math.min(...started) };
+  }
+
+  /**
+   * The batch lane: the head put of each key of a several-key release goes in
+   * one putBatch call, and each item's result is handled by the rules of a
+   * single put. Deletes, large bodies, rows held by dependsOn or due later,
+   * and every item whose outcome needs the per-item path (a retry once due, a
+   * pause, a file that changed) are released for #runKey.
+   */
+  async #sendBatch(runs: Map<string, KeyRun>, immediate: boolean): Promise<void> {
+    const o = this.#o;
+    const { store, scope, clock, signal, recorder } = o;
+    if (!o.remote.putBatch || immediate || runs.size < 2 || o.gate.paused) return;
+    const entries: BatchEntry[] = [];
+    const unsettled = new Set<PendingRow>();
+    const stop = this.#keepLeases(() => unsettled);
+    try {
+      await o.beforeClaim();
+      for (const [key, run] of runs) {
+        signal.throwIfAborted();
+        const [row] = await store.claim(scope, {
+          owner: o.owner,
+          leaseMs: o.leaseMs,
+          keys: [key],
+          limit: 1,
+          now: clock.now(),
+        });
+        if (!row) continue;
+        unsettled.add(row);
+        if (
+          row.seq > run.maxSeq ||
+          row.kind !== 'put' ||
+          row.size > BATCH_MAX_ITEM_BYTES ||
+          row.dependsOn.length > 0
+        ) {
+          continue;
+        }
+        this.held.add(row.seq);
+        const budget = this.#budgetOf(row);
+        budget.start();
+        let decision;
+        try {
+          decision = await o.decider.decide({
+            row,
+            knownNew: run.knownNew.get(row.seq) ?? false,
+            listing: o.listing(),
+            signal,
+          });
+        } catch {
+          continue; // A failed HEAD: the per-item path retries it by the rules.
+        }
+        if (!decision.send) {
+          unsettled.delete(row);
+          this.held.delete(row.seq);
+          await recorder.skipped(row, decision);
+          continue;
+        }
+        entries.push({ row, run, budget });
+      }
+      if (entries.length < 2) return;
+      await o.gate.wait(signal);
+      const permit = await o.semaphore.acquire(signal);
+      const startedAtMs = clock.now();
+      for (const { row, run, budget } of entries) {
+        run.startedAtMs ??= startedAtMs;
+        o.events.emit('sending', { key: row.key, seq: row.seq, attempt: budget.attempts + 1 });
+      }
+      this.#inFlight += entries.length;
+      let results;
+      try {
+        results = await o.remote.putBatch(
+          entries.map(({ row }) => ({
+            key: row.key,
+            body: versionBody(row, o.files),
+            idempotencyKey: row.idempotencyKey,
+            ...(row.contentType === null ? {} : { contentType: row.contentType }),
+          })),
+          { signal },
+        );
+      } catch {
+        // The whole request was refused (auth, an outage, a file that changed
+        // while read): each item takes the per-item path, whose own send meets
+        // the same answer and applies its rule.
+        return;
+      } finally {
+        permit();
+        this.#inFlight -= entries.length;
+      }
+      for (const [index, entry] of entries.entries()) {
+        const result = results[index];
+        if (result?.key !== entry.row.key) continue;
+        if (await this.#batchOutcome(entry, result)) unsettled.delete(entry.row);
+      }
+    } finally {
+      stop();
+      for (const row of unsettled) {
+        this.held.delete(row.seq);
+        await store
+          .release(scope, row.key, row.seq, {
+            owner: o.owner,
+            nextAttemptAtMs: row.nextAttemptAtMs,
+          })
+          .catch(noop);
+      }
+      this.#notify();
+    }
+  }
+
+  /** One item's batch result; true when it is settled here (no release for the per-item path). */
+  async #batchOutcome(
+    { row, run, budget }: BatchEntry,
+    result: RemoteBatchResult,
+  ): Promise<boolean> {
+    const o = this.#o;
+    const { clock, signal, recorder } = o;
+    if (result.ok) {
+      this.#breaker = 'closed';
+      this.held.delete(row.seq);
+      await recorder.sent(row, { kind: 'put', result: result.result });
+      return true;
+    }
+    const failure = result.error;
+    // A file that changed is read again and requeued by the per-item path.
+    if (isFileChanged(failure, row)) return false;
+    const decision = classifyError(failure, {
+      method: 'PUT',
+      target: 'project',
+      signal,
+      nowMs: clock.now(),
+    });
+    if (decision.action === 'dead-letter') {
+      recorder.failedAttempt();
+      budget.recordAttempt();
+      this.held.delete(row.seq);
+      await recorder.deadLettered({ ...row, attempts: budget.attempts }, decision.status, failure);
+      return true;
+    }
+    // Pause, fail and the rest: the per-item path sends it alone and applies the rule.
+    if (decision.action !== 'retry') return false;
+    recorder.failedAttempt();
+    if (decision.usesAttempt) budget.recordAttempt();
+    const backoffMs = o.backoff(Math.max(1, budget.attempts), undefined);
+    const delayMs = Math.min(o.maxDelayMs, Math.max(backoffMs, decision.retryAfterMs ?? 0));
+    const limit = decision.usesAttempt
+      ? budget.limitHit(delayMs)
+      : budget.elapsedMs + delayMs > budget.maxTimeMs
+        ? 'time'
+        : undefined;
+    if (limit !== undefined) {
+      await this.#release(row, budget, clock.now(), failure);
+      recorder.timedOut(
+        row,
+        new RetryBudgetError(
+          `gave up after ${budget.attempts} attempts (${limit} budget spent): ${describeError(failure)}`,
+          budget.attempts,
+          { cause: failure },
+        ),
+      );
+      run.ended = true;
+      for (const seq of o.ledger.openOf(row.key, run.maxSeq)) {
+        recorder.timedOut(
+          { key: row.key, seq },
+          new Error('held behind an earlier version that did not arrive'),
+        );
+      }
+      return true;
+    }
+    // The per-key path claims it again once due, on its own retry schedule.
+    await this.#release(row, budget, clock.now() + delayMs, failure);
+    o.stats.recordRetry();
+    o.events.emit('retrying', {
+      key: row.key,
+      seq: row.seq,
+      attempt: budget.attempts,
+      delayMs,
+      error: describeError(failure),
+    });
+    return true;
   }
 
   async #runKey(key: string, run: KeyRun): Promise<void> {
@@ -279,9 +483,25 @@ export class Dispatcher {
 
   /** Sends one version until it ends; true when it left `pending` (arrived, skipped or dead-lettered). */
   async #send(first: PendingRow, run: KeyRun): Promise<boolean> {
+    const lease = { row: first };
+    const stop = this.#keepLeases(() => [lease.row]);
+    try {
+      return await this.#sendVersion(lease, run);
+    } finally {
+      stop();
+    }
+  }
+
+  #keepLeases(rows: () => Iterable<PendingRow>): () => void {
+    const { store, scope, clock, owner, leaseMs } = this.#o;
+    return keepLeases({ store, scope, clock, owner, leaseMs, rows });
+  }
+
+  /** #send's work; `lease.row` follows the row in hand (a retry or a requeue claims another). */
+  async #sendVersion(lease: { row: PendingRow }, run: KeyRun): Promise<boolean> {
     const o = this.#o;
     const { clock, signal, recorder } = o;
-    let row = first;
+    let row = lease.row;
     this.held.add(row.seq);
     let budget = this.#budgetOf(row);
     let freeCalls = 0;
@@ -354,6 +574,7 @@ export class Dispatcher {
         const next = await this.#requeueChanged(row, budget, run, failure);
         if (!next) return false;
         row = next;
+        lease.row = row;
         budget = this.#budgetOf(row);
         continue;
       }
@@ -394,6 +615,7 @@ export class Dispatcher {
           const again = await this.#reclaim(row, run);
           if (again === undefined) return false;
           row = again;
+          lease.row = row;
           budget = this.#budgetOf(row);
           continue;
         }
@@ -421,7 +643,13 @@ export class Dispatcher {
           const backoffMs = o.backoff(Math.max(1, budget.attempts + freeCalls), previousDelayMs);
           previousDelayMs = backoffMs;
           const delayMs = Math.min(o.maxDelayMs, Math.max(backoffMs, decision.retryAfterMs ?? 0));
-          const limit = decision.usesAttempt ? budget.limitHit(delayMs) : undefined;
+          // A refusal that uses no attempt (an open breaker) still spends time:
+          // a long outage ends the version as timed out, not never.
+          const limit = decision.usesAttempt
+            ? budget.limitHit(delayMs)
+            : budget.elapsedMs + delayMs > budget.maxTimeMs
+              ? 'time'
+              : undefined;
           if (limit !== undefined) {
             await this.#release(row, budget, clock.now(), failure);
             recorder.timedOut(
@@ -457,6 +685,7 @@ export class Dispatcher {
           const again = await this.#reclaim(row, run);
           if (again === undefined) return false;
           row = again;
+          lease.row = row;
           budget = this.#budgetOf(row);
           continue;
         }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { HttpError, NetworkError } from '../errors/upsync-error.ts';
+import { CircuitOpenError, HttpError, NetworkError } from '../errors/upsync-error.ts';
 import { MemoryOutboxStore } from '../outbox/memory-store.ts';
 import type { OutboxScope, OutboxStore } from '../outbox/outbox-store.ts';
 import { seededRandom } from '../random/random.ts';
@@ -182,6 +182,25 @@ describe('Engine', () => {
     const report = await engine.shutdown({ timeoutMs: 0 });
     expect(report).toMatchObject({ timedOut: 1, attempted: 1, checked: true });
     expect(exitCode(report)).toBe(1);
+  });
+
+  it('ends a version refused by an open breaker as timed out once the retry time is spent, using no attempt', async () => {
+    const { clock, store, remote, engine } = await setup({ retryTimeMs: 10_000 });
+    remote.inject((call) =>
+      call.method === 'PUT' ? new CircuitOpenError('open', clock.now() + 3000) : undefined,
+    );
+    const outcomes: { atMs: number; outcome: string }[] = [];
+    engine.on('outcome', (e) => outcomes.push({ atMs: clock.now(), outcome: e.outcome }));
+    await engine.push('k', 'v', { knownNew: true });
+    await until(clock, () => remote.calls.length === 1);
+    for (let i = 0; i < 20 && outcomes.length === 0; i++) {
+      await clock.advance(3000);
+      await clock.settle();
+    }
+    expect(outcomes).toHaveLength(1);
+    expect(outcomes[0]?.outcome).toBe('timedOut');
+    expect(outcomes[0]?.atMs).toBeLessThanOrEqual(10_000);
+    expect(await pendingOf(store)).toMatchObject([{ key: 'k', attempts: 0 }]);
   });
 
   it('sends a newer version in place of one waiting in backoff; the retry schedule carries on', async () => {
@@ -445,5 +464,170 @@ describe('Engine', () => {
     expect(remote.applied.map((a) => a.text)).toEqual(['v2']);
     expect(await pendingOf(store)).toEqual([]);
     expect(engine.stats.snapshot()).toMatchObject({ attempted: 2, timedOut: 1, created: 1 });
+  });
+});
+
+describe('Engine batch lane', () => {
+  async function syncedKeys(store: OutboxStore): Promise<string[]> {
+    const keys = [];
+    for await (const row of store.syncedEntries(scope)) keys.push(row.key);
+    return keys.sort();
+  }
+
+  it('sends the buffered puts in one putBatch call: created, and unchanged as skipped', async () => {
+    const { clock, store, remote, engine } = await setup();
+    await remote.seed('b', 'same');
+    await engine.push('a', 'A', { lane: 'batch', knownNew: true });
+    await engine.push('b', 'same', { lane: 'batch', knownNew: true });
+    await engine.push('c', 'C', { lane: 'batch', knownNew: true });
+    await clock.advance(1999);
+    expect(remote.calls).toEqual([]);
+    await clock.advance(1);
+    await until(clock, () => remote.callsOf('PUT').length === 3);
+    await engine.flush();
+    expect(remote.callsOf('BATCH')).toHaveLength(1);
+    expect(remote.callsOf('PUT').every((c) => c.batched)).toBe(true);
+    expect(remote.keys()).toEqual(['a', 'b', 'c']);
+    expect(await pendingOf(store)).toEqual([]);
+    expect(await syncedKeys(store)).toEqual(['a', 'b', 'c']);
+    const report = await engine.shutdown({ timeoutMs: 0 });
+    expect(report).toMatchObject({ attempted: 3, created: 2, skipped: 1, checked: true });
+  });
+
+  it('dead-letters an item refused with a 400 and retries a 503 alone, on its own schedule', async () => {
+    const { clock, store, remote, engine, sends } = await setup();
+    remote.failNext('PUT', () => new HttpError(400, 'bad item', { serverCode: 'BAD' }), {
+      key: 'bad',
+    });
+    remote.failNext('PUT', () => new HttpError(503, 'busy', { retryAfterMs: 4000 }), {
+      key: 'busy',
+    });
+    for (const key of ['ok', 'bad', 'busy']) {
+      await engine.push(key, key, { lane: 'batch', knownNew: true });
+    }
+    await clock.advance(2000);
+    await until(clock, () => remote.callsOf('PUT').length === 3);
+    await clock.settle();
+    expect(remote.keys()).toEqual(['ok']);
+    expect(await store.listDeadLetters(scope)).toMatchObject([
+      { key: 'bad', status: 400, attempts: 1 },
+    ]);
+    expect(await pendingOf(store)).toMatchObject([{ key: 'busy', attempts: 1 }]);
+    await clock.advance(4000);
+    await until(clock, () => remote.keys().length === 2);
+    const alone = remote.callsOf('PUT', 'busy');
+    expect(alone.map((c) => c.batched)).toEqual([true, false]);
+    expect(sends.filter((s) => s.key === 'busy').map((s) => [s.atMs, s.attempt])).toEqual([
+      [2000, 1],
+      [6000, 2],
+    ]);
+    const report = await engine.shutdown({ timeoutMs: 0 });
+    expect(report).toMatchObject({
+      attempted: 3,
+      created: 2,
+      errored: 1,
+      deadLettered: 1,
+      retries: 1,
+      checked: true,
+    });
+  });
+
+  it('times out an item whose budget a batch failure spends; it stays pending', async () => {
+    const { clock, store, remote, engine } = await setup({ attempts: 1 });
+    remote.failNext('PUT', () => new HttpError(503, 'down'), { key: 'x' });
+    for (const key of ['x', 'y']) await engine.push(key, key, { lane: 'batch', knownNew: true });
+    await clock.advance(2000);
+    await until(clock, () => remote.callsOf('PUT').length === 2);
+    await clock.runAll();
+    expect(remote.callsOf('PUT', 'x').map((c) => c.batched)).toEqual([true]);
+    expect(await pendingOf(store)).toMatchObject([{ key: 'x', attempts: 1 }]);
+    const report = await engine.shutdown({ timeoutMs: 0 });
+    expect(report).toMatchObject({ attempted: 2, created: 1, timedOut: 1, checked: true });
+  });
+
+  it('sends each item alone when the batch request as a whole fails', async () => {
+    const { clock, remote, engine } = await setup();
+    remote.failNext('BATCH', () => new NetworkError('reset'));
+    for (const key of ['m', 'n']) await engine.push(key, key, { lane: 'batch', knownNew: true });
+    await clock.advance(2000);
+    await until(clock, () => remote.keys().length === 2);
+    expect(remote.callsOf('BATCH')).toHaveLength(1);
+    expect(remote.callsOf('PUT').map((c) => [c.key, c.batched])).toEqual([
+      ['m', false],
+      ['n', false],
+    ]);
+    const report = await engine.shutdown({ timeoutMs: 0 });
+    expect(report).toMatchObject({ attempted: 2, created: 2, checked: true });
+  });
+
+  it('keeps deletes, large bodies and remotes without putBatch on the per-item path', async () => {
+    const { clock, remote, engine } = await setup();
+    await remote.seed('gone', 'old');
+    const large = 'x'.repeat(2 * 1024 * 1024);
+    await engine.push('gone', null, { lane: 'batch', delete: true, knownNew: true });
+    await engine.push('large', large, { lane: 'batch', knownNew: true });
+    await engine.push('small-1', 's1', { lane: 'batch', knownNew: true });
+    await engine.push('small-2', 's2', { lane: 'batch', knownNew: true });
+    await clock.advance(2000);
+    await until(clock, () => remote.keys().join() === 'large,small-1,small-2');
+    expect(remote.callsOf('BATCH')).toHaveLength(1);
+    expect(remote.callsOf('PUT').map((c) => [c.key, c.batched])).toEqual(
+      expect.arrayContaining([
+        ['large', false],
+        ['small-1', true],
+        ['small-2', true],
+      ]),
+    );
+    expect(remote.callsOf('DELETE', 'gone')).toHaveLength(1);
+
+    const memory = new MemoryRemote();
+    const plain: Remote = {
+      id: memory.id,
+      list: (o) => memory.list(o),
+      stat: (k, o) => memory.stat(k, o),
+      put: (r, o) => memory.put(r, o),
+      delete: (k, o) => memory.delete(k, o),
+      close: () => memory.close(),
+    };
+    const other = await setup({ remote: plain });
+    for (const key of ['p', 'q'])
+      await other.engine.push(key, key, { lane: 'batch', knownNew: true });
+    await other.clock.advance(2000);
+    await until(other.clock, () => memory.keys().length === 2);
+    expect(memory.callsOf('BATCH')).toEqual([]);
+  });
+});
+
+describe('Engine leases', () => {
+  it('extends the lease of a send that lasts three leases; no one else takes the row up', async () => {
+    const clock = new ManualClock();
+    const memory = new MemoryRemote();
+    let putting = 0;
+    const slow: Remote = {
+      id: memory.id,
+      list: (o) => memory.list(o),
+      stat: (k, o) => memory.stat(k, o),
+      delete: (k, o) => memory.delete(k, o),
+      close: () => memory.close(),
+      put: async (request, options) => {
+        putting++;
+        await clock.sleep(30_000, options?.signal);
+        return memory.put(request, options);
+      },
+    };
+    const { store, engine } = await setup({ clock, remote: slow, leaseMs: 10_000 });
+    await engine.push('k', 'v', { knownNew: true });
+    await until(clock, () => putting === 1);
+    for (const atMs of [6_000, 11_000, 16_000, 21_000, 26_000, 29_999]) {
+      await clock.advanceTo(atMs);
+      await clock.settle();
+      expect(await store.claim(scope, { owner: 'other', leaseMs: 10_000 })).toEqual([]);
+    }
+    await clock.advanceTo(30_000);
+    await until(clock, () => memory.applied.length === 1);
+    await engine.flush();
+    expect(await pendingOf(store)).toEqual([]);
+    const report = await engine.shutdown({ timeoutMs: 0 });
+    expect(report).toMatchObject({ attempted: 1, created: 1, checked: true });
   });
 });

@@ -3,6 +3,7 @@ import { compareKeys } from '../keys/compare-keys.ts';
 import { sha256HexSync } from './sha256-sync.ts';
 import type {
   Remote,
+  RemoteBatchResult,
   RemoteCallOptions,
   RemoteDeleteResult,
   RemoteItemState,
@@ -11,7 +12,8 @@ import type {
   RemotePutResult,
 } from './remote.ts';
 
-export type MemoryRemoteMethod = 'LIST' | 'HEAD' | 'PUT' | 'DELETE';
+/** `BATCH` is a putBatch request as a whole; each of its items is also a `PUT` call. */
+export type MemoryRemoteMethod = 'LIST' | 'HEAD' | 'PUT' | 'DELETE' | 'BATCH';
 
 /** One call as the remote saw it (failed ones included). */
 export interface MemoryRemoteCall {
@@ -20,6 +22,8 @@ export interface MemoryRemoteCall {
   readonly idempotencyKey: string | null;
   /** 1 for the first call of this method on this key, counting failures. */
   readonly nth: number;
+  /** An item of a putBatch request. */
+  readonly batched: boolean;
 }
 
 /** A change the remote applied (replays and refusals are not). */
@@ -165,8 +169,42 @@ export class MemoryRemote implements Remote {
   }
 
   async put(request: RemotePutRequest, options: RemoteCallOptions = {}): Promise<RemotePutResult> {
+    return this.#put(request, options, false);
+  }
+
+  /**
+   * Each item as its own PUT (rules injected for `PUT` apply per item): an
+   * HttpError is that item's result, any other error refuses the whole request,
+   * as a transport failure would. Unlike the HTTP remote it never splits.
+   */
+  async putBatch(
+    items: readonly RemotePutRequest[],
+    options: RemoteCallOptions = {},
+  ): Promise<RemoteBatchResult[]> {
+    this.#call('BATCH', null, null, options);
+    const results: RemoteBatchResult[] = [];
+    for (const request of items) {
+      try {
+        results.push({
+          key: request.key,
+          ok: true,
+          result: await this.#put(request, options, true),
+        });
+      } catch (error) {
+        if (!(error instanceof HttpError)) throw error;
+        results.push({ key: request.key, ok: false, error });
+      }
+    }
+    return results;
+  }
+
+  async #put(
+    request: RemotePutRequest,
+    options: RemoteCallOptions,
+    batched: boolean,
+  ): Promise<RemotePutResult> {
     const { key, body, idempotencyKey } = request;
-    this.#call('PUT', key, idempotencyKey, options);
+    this.#call('PUT', key, idempotencyKey, options, batched);
     const chunks: Uint8Array[] = [];
     for await (const chunk of body.open()) {
       options.signal?.throwIfAborted();
@@ -264,13 +302,14 @@ export class MemoryRemote implements Remote {
     key: string | null,
     idempotencyKey: string | null,
     options: RemoteCallOptions,
+    batched = false,
   ): void {
     if (this.#closed) throw new ClosedError('the remote is closed');
     options.signal?.throwIfAborted();
     const counter = `${method} ${key ?? ''}`;
     const nth = (this.#counts.get(counter) ?? 0) + 1;
     this.#counts.set(counter, nth);
-    const call: MemoryRemoteCall = { method, key, idempotencyKey, nth };
+    const call: MemoryRemoteCall = { method, key, idempotencyKey, nth, batched };
     this.calls.push(call);
     for (const rule of [...this.#rules]) {
       const error = rule(call);

@@ -2,6 +2,8 @@
 // port 0 with its request log kept in memory, folders of files, and the CLI
 // driven in-process with its output captured.
 import { createHash } from 'node:crypto';
+import { createServer as createHttpServer, request, type Server } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -30,7 +32,9 @@ export interface E2eServer {
   close(): Promise<void>;
 }
 
-export async function startServer(options: { maxBodyBytes?: number } = {}): Promise<E2eServer> {
+export async function startServer(
+  options: { maxBodyBytes?: number; port?: number } = {},
+): Promise<E2eServer> {
   const dir = mkdtempSync(join(tmpdir(), 'upsync-e2e-server-'));
   const log: LogLine[] = [];
   const faults = new FaultInjector();
@@ -44,7 +48,7 @@ export async function startServer(options: { maxBodyBytes?: number } = {}): Prom
       log.push({ ...parsed, atMs: Date.parse(parsed.time) });
     },
   });
-  const { url } = await server.listen({ port: 0, host: '127.0.0.1' });
+  const { url } = await server.listen({ port: options.port ?? 0, host: '127.0.0.1' });
   const itemPath = (key: string): string =>
     `/v1/projects/p1/items/${key.split('/').map(encodeURIComponent).join('/')}`;
   return {
@@ -138,4 +142,74 @@ export async function waitFor(
       throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/** A URL on 127.0.0.1 where nothing listens (a port just freed): connections are refused. */
+export async function closedPortUrl(): Promise<{ url: string; port: number }> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return { url: `http://127.0.0.1:${port}`, port };
+}
+
+/**
+ * A tiny HTTP proxy in front of the server: `refuse` may answer a request
+ * itself with a status (the item is refused), and `onPutBody` runs before a
+ * PUT's body is read (the sender is held mid-body); `hold` keeps a request
+ * unanswered until the proxy closes (a send that cannot finish).
+ */
+export async function startProxy(
+  target: string,
+  refuse: (method: string, path: string) => number | null,
+  hooks: {
+    onPutBody?: (path: string) => Promise<void>;
+    hold?: (method: string, path: string) => boolean;
+  } = {},
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const upstream = new URL(target);
+  const proxy: Server = createHttpServer((req, res) => {
+    const path = req.url ?? '/';
+    const status = refuse(req.method ?? 'GET', path);
+    if (status !== null) {
+      req.resume();
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'REFUSED', message: 'refused by the test proxy' } }));
+      return;
+    }
+    if (hooks.hold?.(req.method ?? 'GET', path)) {
+      req.resume();
+      return;
+    }
+    void (async () => {
+      if (req.method === 'PUT' && hooks.onPutBody) await hooks.onPutBody(path);
+      const forward = request(
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path,
+          headers: req.headers,
+        },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      forward.on('error', () => res.destroy());
+      req.on('aborted', () => forward.destroy());
+      req.on('error', () => forward.destroy());
+      req.pipe(forward);
+    })();
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const { port } = proxy.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        proxy.closeAllConnections();
+        proxy.close(() => resolve());
+      }),
+  };
 }

@@ -6,11 +6,15 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from './run.ts';
+import { SqliteOutboxStore } from '../outbox/sqlite-store.ts';
+import { principalOf } from './open-engine.ts';
 import {
   captureIo,
+  closedPortUrl,
   getItem,
   manyFiles,
   sha256,
+  startProxy,
   startServer,
   tempDir,
   TOKEN,
@@ -174,6 +178,115 @@ describe('upsync sync killed with SIGKILL', () => {
     for (const keys of byKey.values()) {
       expect(keys.size).toBe(1);
       expect([...keys][0]).toMatch(/^[0-9a-f]{32}$/);
+    }
+  }, 40_000);
+});
+
+/** The real CLI as a child process, its output collected as it comes. */
+function startCli(args: string[]): {
+  output: { stdout: string; stderr: string };
+  signal: (name: NodeJS.Signals) => void;
+  exited: Promise<number | null>;
+} {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, UPSYNC_TOKEN: TOKEN },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output = { stdout: '', stderr: '' };
+  child.stdout.on('data', (chunk: Buffer) => (output.stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output.stderr += chunk.toString()));
+  // A hung child must not outlive the test.
+  const timer = setTimeout(() => child.kill('SIGKILL'), 80_000);
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+  return { output, signal: (name) => child.kill(name), exited };
+}
+
+async function pendingCount(dir: string, url: string): Promise<number> {
+  const store = new SqliteOutboxStore({ path: join(dir, '.upsync', 'outbox.db') });
+  try {
+    const counts = await store.counts({
+      remote: url,
+      project: 'p1',
+      principal: principalOf(TOKEN),
+    });
+    return counts.pending;
+  } finally {
+    await store.close();
+  }
+}
+
+describe('upsync run with the remote away', () => {
+  it('keeps running while the remote is down, delivers once it listens, and exits 0 on SIGTERM', async () => {
+    const dir = tempDir('upsync-e2e-down-');
+    cleanup.push(dir);
+    writeFiles(dir, { 'down/first.txt': 'first' });
+    const { url, port } = await closedPortUrl();
+    // A retry time longer than the outage: the first pass and the sends wait for the remote.
+    const args = ['run', dir, '--remote', url, '--project', 'p1', '--debounce', '1s'];
+    const cli = startCli([...args, '--retry-time', '10m']);
+    let exited = false;
+    void cli.exited.then(() => (exited = true));
+    // The first progress line (2 s in): the engine is up, and the watcher, set up
+    // before the first pass, has long been ready.
+    await waitFor(() => / pending, /.test(cli.output.stderr) || exited, 20_000, 'a progress line');
+    writeFileSync(join(dir, 'down', 'second.txt'), 'second');
+    // Down for a while: requests are refused, the breaker opens, the command stays up.
+    await sleep(2500);
+    expect(exited).toBe(false);
+
+    const late = await startServer({ port });
+    try {
+      await waitFor(
+        async () =>
+          (await getItem(late.url, 'down/first.txt')) === 'first' &&
+          (await getItem(late.url, 'down/second.txt')) === 'second',
+        45_000,
+        'both files on the server',
+      );
+      expect(exited).toBe(false);
+      cli.signal('SIGTERM');
+      const code = await Promise.race([cli.exited, sleep(15_000).then(() => 'hung')]);
+      expect(code).toBe(0);
+      expect(cli.output.stderr).not.toMatch(/\n\s+at /);
+      expect(await pendingCount(dir, url)).toBe(0);
+    } finally {
+      cli.signal('SIGKILL');
+      await late.close();
+    }
+  }, 90_000);
+
+  it('exits 1 after --shutdown-timeout when a send cannot finish; the item stays pending', async () => {
+    const dir = tempDir('upsync-e2e-stuck-');
+    cleanup.push(dir);
+    writeFiles(dir, { 'stuck/one.txt': 'one' });
+    let held = 0;
+    const proxy = await startProxy(server.url, () => null, {
+      hold: (method) => {
+        if (method !== 'PUT') return false;
+        held++;
+        return true;
+      },
+    });
+    try {
+      const stop = new AbortController();
+      const io = captureIo();
+      const args = [dir, '--remote', proxy.url, '--project', 'p1', '--token-file', tokenFile];
+      const running = run([...args, '--shutdown-timeout', '1s'], io, { stopSignal: stop.signal });
+      await waitFor(() => held > 0, 20_000, 'a PUT held by the proxy');
+      stop.abort();
+      const code = await Promise.race([running, sleep(15_000).then(() => 'hung')]);
+      expect(code).toBe(1);
+      expect(io.stderrText).toMatch(/1 timed out/);
+      expect(io.stderrText).not.toMatch(/\n\s+at /);
+      expect(await pendingCount(dir, proxy.url)).toBe(1);
+    } finally {
+      await proxy.close();
     }
   }, 40_000);
 });

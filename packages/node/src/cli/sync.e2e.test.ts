@@ -1,7 +1,5 @@
 // `upsync sync` end to end, in-process through main(), against the reference server.
-import { createServer, request, type Server } from 'node:http';
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { main } from './main.ts';
@@ -10,8 +8,10 @@ import { SqliteOutboxStore } from '../outbox/sqlite-store.ts';
 import { principalOf } from './open-engine.ts';
 import {
   captureIo,
+  closedPortUrl,
   getItem,
   manyFiles,
+  startProxy,
   startServer,
   tempDir,
   TOKEN,
@@ -225,6 +225,21 @@ describe('upsync sync', () => {
     expect(server.count('PUT')).toBe(0);
   });
 
+  it('ends against an unreachable remote with one line and exit 1; every item stays pending', async () => {
+    const dir = folder({ 'down/a.txt': 'a', 'down/b.txt': 'b', 'down/c.txt': 'c' });
+    const { url } = await closedPortUrl();
+    const io = captureIo();
+    const args = ['sync', dir, '--remote', url, '--project', 'p1', '--token-file', tokenFile];
+    const code = await main([...args, '--retry-time', '3s'], io);
+    expect(code).toBe(1);
+    const lines = io.stderrText.trim().split('\n');
+    expect(lines).toEqual([expect.stringMatching(/could not be reached; 3 items stay pending/)]);
+    expect(io.stderrText).not.toMatch(/\n\s+at /);
+    expect(io.stderrText).not.toContain(TOKEN);
+    expect(io.stdoutText).toBe('');
+    expect(await outboxCounts(dir, url)).toMatchObject({ pending: 3, deadLetters: 0 });
+  }, 40_000);
+
   it('sends a file that changed while it was sent with its newest content', async () => {
     // Big enough that the socket buffers cannot take it all before the proxy reads on.
     const big = 'a'.repeat(24 * 1024 * 1024);
@@ -335,57 +350,4 @@ async function outboxCounts(
   } finally {
     await store.close();
   }
-}
-
-/**
- * A tiny HTTP proxy in front of the server: `refuse` may answer a request
- * itself with a status (the item is refused), and `onPutBody` runs before a
- * PUT's body is read (the sender is held mid-body).
- */
-async function startProxy(
-  target: string,
-  refuse: (method: string, path: string) => number | null,
-  hooks: { onPutBody?: (path: string) => Promise<void> } = {},
-): Promise<{ url: string; close: () => Promise<void> }> {
-  const upstream = new URL(target);
-  const proxy: Server = createServer((req, res) => {
-    const path = req.url ?? '/';
-    const status = refuse(req.method ?? 'GET', path);
-    if (status !== null) {
-      req.resume();
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { code: 'REFUSED', message: 'refused by the test proxy' } }));
-      return;
-    }
-    void (async () => {
-      if (req.method === 'PUT' && hooks.onPutBody) await hooks.onPutBody(path);
-      const forward = request(
-        {
-          host: upstream.hostname,
-          port: upstream.port,
-          method: req.method,
-          path,
-          headers: req.headers,
-        },
-        (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(res);
-        },
-      );
-      forward.on('error', () => res.destroy());
-      req.on('aborted', () => forward.destroy());
-      req.on('error', () => forward.destroy());
-      req.pipe(forward);
-    })();
-  });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  const { port } = proxy.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        proxy.closeAllConnections();
-        proxy.close(() => resolve());
-      }),
-  };
 }

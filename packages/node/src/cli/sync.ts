@@ -1,6 +1,7 @@
 import { exitCode, type PauseInfo } from '@upsync/core';
 import { registerCommand, type CliIo } from './main.ts';
 import { openEngine, type OpenedEngine } from './open-engine.ts';
+import { HeldNotes, remoteAnswered, unreachable } from './held-notes.ts';
 import { cliReport, printReport } from './print-report.ts';
 import { reconcile } from './reconcile.ts';
 import { parseSyncOptions, SYNC_HELP } from './sync-options.ts';
@@ -51,12 +52,13 @@ export async function sync(
   }
   const opened = await openEngine(options, io);
   const { engine } = opened;
-  const stopProgress = progressLines('upsync sync', opened, io);
+  const notes = new HeldNotes(io, () => remoteAnswered(opened.stats.snapshot().requests));
+  const stopProgress = progressLines('upsync sync', opened, notes.io);
   try {
     let paused: PauseInfo | null = null;
     let failure: { error: unknown } | undefined;
     try {
-      ({ paused } = await reconcile(opened, options, io));
+      ({ paused } = await reconcile(opened, options, notes.io));
       if (!paused) await engine.flush();
     } catch (error) {
       failure = { error };
@@ -67,8 +69,20 @@ export async function sync(
       opened.source.cache.stats,
     );
     stopProgress();
-    if (failure) throw failure.error;
+    if (failure) {
+      notes.release();
+      throw failure.error;
+    }
     paused ??= report.paused;
+    if (!paused && unreachable(report)) {
+      notes.drop();
+      if (options.json) printReport('sync', report, true, io);
+      io.stderr(
+        `upsync sync: the remote ${options.remote} could not be reached; ${report.timedOut} items stay pending for the next run (${report.errors[0]?.message ?? 'no answer'})\n`,
+      );
+      return 1;
+    }
+    notes.release();
     // A refused token ends with one clear line; the JSON report is still there when asked.
     if (!paused || options.json) printReport('sync', report, options.json, io);
     if (paused) io.stderr(`upsync sync: ${paused.message}\n`);
