@@ -23,6 +23,31 @@ describe('statsMiddleware', () => {
     stats.checkInvariant();
   });
 
+  it('counts the bytes of answered bodies, bytes or declared length', async () => {
+    const stats = new Stats();
+    const fake = FakeTransport.sequence(
+      { status: 201 },
+      { status: 200 },
+      new NetworkError('reset'),
+    );
+    const send = statsMiddleware({ stats })(fake.send);
+    await send({ method: 'PUT', url: 'http://h/a', headers: {}, body: new Uint8Array(100) });
+    const opener = async function* (): AsyncGenerator<Uint8Array> {
+      yield await Promise.resolve(new Uint8Array(5));
+    };
+    await send({
+      method: 'PUT',
+      url: 'http://h/b',
+      headers: { 'content-length': '5' },
+      body: () => opener(),
+    });
+    // Unanswered: the server may never have read it.
+    await expect(
+      send({ method: 'PUT', url: 'http://h/c', headers: {}, body: new Uint8Array(7) }),
+    ).rejects.toThrow();
+    expect(stats.snapshot().bytesSent).toBe(105);
+  });
+
   it('does not count a request the caller aborted', async () => {
     const stats = new Stats();
     const controller = new AbortController();

@@ -1,5 +1,5 @@
 import type { Stats } from '../../stats/stats.ts';
-import type { HttpMiddleware } from './http-transport.ts';
+import { bodySizeOf, type HttpMiddleware } from './http-transport.ts';
 
 export interface StatsMiddlewareOptions {
   stats: Stats;
@@ -8,7 +8,8 @@ export interface StatsMiddlewareOptions {
 /**
  * Counts every request that went out, by method and status class; one that got
  * no answer (reset, refused, timed out) counts as `network`. A request the
- * caller aborted counts nowhere: it says nothing about the remote.
+ * caller aborted counts nowhere: it says nothing about the remote. The bytes of
+ * a body count once the remote answered (so they were read), retries included.
  */
 export function statsMiddleware(options: StatsMiddlewareOptions): HttpMiddleware {
   const { stats } = options;
@@ -20,6 +21,8 @@ export function statsMiddleware(options: StatsMiddlewareOptions): HttpMiddleware
     try {
       const response = await next(request);
       stats.recordRequest(method, response.status);
+      const bytes = bodySizeOf(request);
+      if (bytes !== undefined && request.body !== undefined) stats.addBytesSent(bytes);
       return response;
     } catch (error) {
       if (!request.signal?.aborted) stats.recordRequest(method, 'network');
