@@ -156,6 +156,7 @@ export {
 export * from './remote/index.ts';
 export { keyProblem, MAX_KEY_BYTES } from './keys/key-problem.ts';
 export {
+  DEFAULT_RESWEEP_MS,
   Engine,
   type EngineOptions,
   type EngineReport,

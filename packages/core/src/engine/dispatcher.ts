@@ -59,6 +59,8 @@ export interface DispatcherOptions {
   isQueued: (key: string) => boolean;
   /** Aborts on shutdown. */
   signal: AbortSignal;
+  /** A send arrived after the breaker refused one: the remote is back. */
+  onRecovered?: () => void;
 }
 
 interface KeyRun {
@@ -132,6 +134,12 @@ export class Dispatcher {
 
   get breaker(): 'closed' | 'open' {
     return this.#breaker;
+  }
+
+  #closeBreaker(): void {
+    if (this.#breaker === 'closed') return;
+    this.#breaker = 'closed';
+    this.#o.onRecovered?.();
   }
 
   isBusy(key: string): boolean {
@@ -291,7 +299,7 @@ export class Dispatcher {
     const o = this.#o;
     const { clock, signal, recorder } = o;
     if (result.ok) {
-      this.#breaker = 'closed';
+      this.#closeBreaker();
       this.held.delete(row.seq);
       await recorder.sent(row, { kind: 'put', result: result.result });
       return true;
@@ -564,7 +572,7 @@ export class Dispatcher {
       }
 
       if (sent) {
-        this.#breaker = 'closed';
+        this.#closeBreaker();
         this.held.delete(row.seq);
         await recorder.sent(row, sent);
         return true;

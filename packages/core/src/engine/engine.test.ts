@@ -467,6 +467,97 @@ describe('Engine', () => {
   });
 });
 
+describe('Engine resweep', () => {
+  it('sends a version timed out in an outage again once the remote is back; it counts once', async () => {
+    const { clock, store, remote, engine } = await setup({
+      attempts: 3,
+      retryTimeMs: 10_000,
+      resweepMs: 30_000,
+    });
+    const off = remote.inject((c) => (c.method === 'PUT' ? new HttpError(503, 'down') : undefined));
+    const outcomes: { atMs: number; outcome: string }[] = [];
+    engine.on('outcome', (e) => outcomes.push({ atMs: clock.now(), outcome: e.outcome }));
+    await engine.push('k', 'v', { knownNew: true });
+    await until(clock, () => remote.callsOf('PUT').length === 1);
+    const advance = async (toMs: number): Promise<void> => {
+      while (clock.now() < toMs) {
+        await clock.advance(Math.min(1000, toMs - clock.now()));
+        await clock.settle();
+      }
+    };
+    await advance(29_000);
+    expect(outcomes.map((o) => o.outcome)).toEqual(['timedOut']);
+    expect(remote.callsOf('PUT')).toHaveLength(3);
+    expect(engine.report()).toMatchObject({ attempted: 1, timedOut: 1, inProgress: 0 });
+    // Still down at the first resweep: a fresh budget (3 more attempts), timed out once more.
+    await advance(59_000);
+    expect(remote.callsOf('PUT')).toHaveLength(6);
+    expect(outcomes.map((o) => o.outcome)).toEqual(['timedOut', 'timedOut']);
+    expect(engine.report()).toMatchObject({ attempted: 1, timedOut: 1, errors: [{ seq: 1 }] });
+    off();
+    await advance(60_000);
+    await until(clock, () => remote.applied.length === 1);
+    expect(outcomes.at(-1)).toEqual({ atMs: 60_000, outcome: 'created' });
+    const keys = new Set(remote.callsOf('PUT').map((c) => c.idempotencyKey));
+    expect(keys.size).toBe(1);
+    expect(await pendingOf(store)).toEqual([]);
+    const report = await engine.shutdown({ timeoutMs: 0 });
+    expect(report).toMatchObject({ attempted: 1, created: 1, timedOut: 0, checked: true });
+    expect(report.errors).toEqual([]);
+    expect(exitCode(report)).toBe(0);
+  });
+
+  it('does not resweep while paused, and does once resumed', async () => {
+    const { clock, remote, engine } = await setup({ attempts: 1, resweepMs: 30_000 });
+    const off = remote.inject((c) => (c.method === 'PUT' ? new HttpError(503, 'down') : undefined));
+    await engine.push('k', 'v', { knownNew: true });
+    await until(clock, () => engine.stats.count('timedOut') === 1);
+    off();
+    engine.pause();
+    await clock.advance(60_000);
+    await clock.settle();
+    expect(remote.callsOf('PUT')).toHaveLength(1);
+    engine.resume();
+    await clock.advance(30_000);
+    await until(clock, () => remote.applied.length === 1);
+    expect(engine.report()).toMatchObject({ attempted: 1, created: 1, timedOut: 0 });
+  });
+
+  it('sends one key as a probe while the breaker refuses; its arrival sweeps the rest at once', async () => {
+    const { clock, remote, engine, sends } = await setup({
+      retryTimeMs: 10_000,
+      resweepMs: 30_000,
+      settings: { leading: true, intervalMs: 0 },
+    });
+    const off = remote.inject((c) =>
+      c.method === 'PUT' ? new CircuitOpenError('open', clock.now() + 20_000) : undefined,
+    );
+    for (const key of ['a', 'b']) await engine.push(key, key, { knownNew: true });
+    await until(clock, () => engine.stats.count('timedOut') === 2);
+    expect((await engine.status()).breaker).toBe('open');
+    off();
+    const log: string[] = [];
+    engine.on('sending', (e) => log.push(`send ${e.key}`));
+    engine.on('outcome', (e) => log.push(`${e.outcome} ${e.key}`));
+    await clock.advance(30_000);
+    await until(clock, () => remote.applied.length === 2);
+    expect(log).toEqual(['send a', 'created a', 'send b', 'created b']);
+    expect(sends.filter((s) => s.atMs === 30_000).map((s) => s.key)).toEqual(['a', 'b']);
+    expect(engine.report()).toMatchObject({ attempted: 2, created: 2, timedOut: 0 });
+  });
+
+  it('is off by default', async () => {
+    const { clock, remote, engine } = await setup({ attempts: 1 });
+    const off = remote.inject((c) => (c.method === 'PUT' ? new HttpError(503, 'down') : undefined));
+    await engine.push('k', 'v', { knownNew: true });
+    await until(clock, () => engine.stats.count('timedOut') === 1);
+    off();
+    await clock.advance(600_000);
+    await clock.settle();
+    expect(remote.callsOf('PUT')).toHaveLength(1);
+  });
+});
+
 describe('Engine batch lane', () => {
   async function syncedKeys(store: OutboxStore): Promise<string[]> {
     const keys = [];

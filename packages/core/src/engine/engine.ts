@@ -1,8 +1,8 @@
 import { ClosedError } from '../errors/upsync-error.ts';
 import { Emitter, type Listener } from '../events/emitter.ts';
 import { Semaphore } from '../limits/semaphore.ts';
-import { randomIdempotencyKey } from '../outbox/outbox-checks.ts';
-import type { OutboxLock, OutboxScope, OutboxStore } from '../outbox/outbox-store.ts';
+import { isLeased, randomIdempotencyKey } from '../outbox/outbox-checks.ts';
+import type { OutboxLock, OutboxScope, OutboxStore, PendingRow } from '../outbox/outbox-store.ts';
 import { systemRandom, type Random } from '../random/random.ts';
 import type { Remote } from '../remote/remote.ts';
 import { exponentialBackoff, type Backoff } from '../retry/backoff.ts';
@@ -15,7 +15,7 @@ import {
   type GroupSettings,
 } from '../scheduling/scheduler.ts';
 import { Stats, type StatsSnapshot } from '../stats/stats.ts';
-import { systemClock, type Clock } from '../time/clock.ts';
+import { systemClock, type Clock, type TimerHandle } from '../time/clock.ts';
 import { assertInteger, assertNonNegative, assertPositive } from '../validate.ts';
 import { Decider, type Listing } from './decider.ts';
 import { Dispatcher } from './dispatcher.ts';
@@ -80,6 +80,14 @@ export interface EngineOptions {
   /** Listing attempts and the wait between them; default 3 and 1000. */
   listingAttempts?: number;
   listingDelayMs?: number;
+  /**
+   * Every this many ms (on `clock`), versions this command timed out that are
+   * still pending, due, not in flight and not queued are handed to the
+   * dispatcher again, each with a fresh retry budget and its Idempotency-Key
+   * (docs/design-notes.md "Failures"). Not while paused. Default 0: off (`sync`
+   * ends instead); `upsync run` uses {@link DEFAULT_RESWEEP_MS}.
+   */
+  resweepMs?: number;
   stats?: Stats;
   logger?: EngineLogger;
   /** Reads file references; required to send versions pushed as files. */
@@ -96,6 +104,9 @@ export interface EngineReport extends StatsSnapshot {
 }
 
 const STORE_GROUP = '\u0000store';
+
+/** The resweep period `upsync run` uses (30 s). */
+export const DEFAULT_RESWEEP_MS = 30_000;
 
 /**
  * The sync engine: changes flow one way through intake (outbox, scheduler),
@@ -127,6 +138,11 @@ export class Engine implements AsyncDisposable {
   #listing: Listing | null = null;
   #listingState: 'loaded' | 'failed' | 'none' = 'none';
   #lock: OutboxLock | null = null;
+  readonly #resweepMs: number;
+  #resweepTimer: TimerHandle | null = null;
+  #resweeping: Promise<void> = Promise.resolve();
+  #resweepAgain = false;
+  #resweepOff = false;
   #started = false;
   #stopped = false;
 
@@ -158,6 +174,8 @@ export class Engine implements AsyncDisposable {
     assertPositive('leaseMs', leaseMs);
     this.#listingAttempts = options.listingAttempts ?? 3;
     assertInteger('listingAttempts', this.#listingAttempts, 1);
+    this.#resweepMs = options.resweepMs ?? 0;
+    assertNonNegative('resweepMs', this.#resweepMs);
     this.#listingDelayMs = options.listingDelayMs ?? 1000;
     assertNonNegative('listingDelayMs', this.#listingDelayMs);
     const clock = options.clock ?? systemClock;
@@ -235,6 +253,7 @@ export class Engine implements AsyncDisposable {
       beforeClaim: () => this.#intake.idle(),
       isQueued: (key) => this.#scheduler.dueAtMs(this.#groups.get(key) ?? key) !== null,
       signal: this.#abort.signal,
+      onRecovered: () => this.#resweepSoon(),
     });
     this.#intake = new Intake({
       store,
@@ -281,6 +300,7 @@ export class Engine implements AsyncDisposable {
         { ordered: row.ordered, immediate: row.lane === 'immediate' },
       );
     }
+    this.#armResweep();
   }
 
   /**
@@ -381,6 +401,9 @@ export class Engine implements AsyncDisposable {
       this.#scheduler.close();
       return this.report();
     }
+    this.#resweepOff = true;
+    if (this.#resweepTimer) this.#clock.clearTimeout(this.#resweepTimer);
+    await this.#resweeping;
     const timer = new AbortController();
     const paused = this.#whenPaused();
     if (!this.#gate.paused && timeoutMs > 0) {
@@ -456,6 +479,72 @@ export class Engine implements AsyncDisposable {
       paused: this.#gate.paused,
       listing: this.#listingState,
     };
+  }
+
+  #armResweep(delayMs = this.#resweepMs): void {
+    if (this.#resweepMs === 0 || this.#resweepOff) return;
+    this.#resweepTimer = this.#clock.setTimeout(() => {
+      this.#resweepTimer = null;
+      this.#resweepAgain = false;
+      this.#resweeping = this.#resweep()
+        .catch((error: unknown) => this.#logger.warn('upsync: a resweep failed', error))
+        .finally(() => this.#armResweep(this.#resweepAgain ? 0 : this.#resweepMs));
+    }, delayMs);
+  }
+
+  /** The remote answered after the breaker refused: what timed out goes now, not a period later. */
+  #resweepSoon(): void {
+    if (this.#resweepTimer === null) {
+      this.#resweepAgain = true;
+      return;
+    }
+    this.#clock.clearTimeout(this.#resweepTimer);
+    this.#armResweep(0);
+  }
+
+  /** Hands the timed-out versions that stayed pending to the dispatcher again (see `resweepMs`). */
+  async #resweep(): Promise<void> {
+    if (this.#gate.paused) return;
+    // While the breaker refuses, one key goes (a probe); its arrival sweeps the rest at once.
+    const probeOnly = this.#dispatcher.breaker === 'open';
+    await this.#intake.idle();
+    const now = this.#clock.now();
+    const byKey = new Map<string, PendingRow[]>();
+    for await (const row of this.#store.pendingEntries(this.#scope)) {
+      const rows = byKey.get(row.key);
+      if (rows) rows.push(row);
+      else byKey.set(row.key, [row]);
+    }
+    const idle = (key: string): boolean =>
+      !this.#dispatcher.isBusy(key) &&
+      this.#scheduler.dueAtMs(this.#groups.get(key) ?? key) === null;
+    for (const [key, rows] of byKey) {
+      rows.sort((a, b) => a.seq - b.seq);
+      const head = rows[0];
+      if (!head || head.nextAttemptAtMs > now || !idle(key)) continue;
+      if (rows.some((row) => this.#dispatcher.held.has(row.seq) || isLeased(row, now))) continue;
+      if (!this.#ledger.timedOut(key, head.seq)) continue;
+      // A new command-level attempt: a fresh retry budget (the rows behind were never sent).
+      await this.#store.release(this.#scope, key, head.seq, {
+        owner: this.#owner,
+        nextAttemptAtMs: head.nextAttemptAtMs,
+        attempts: 0,
+        budgetStartedAtMs: null,
+      });
+      if (this.#stopped || this.#gate.paused) return;
+      if (!idle(key)) continue;
+      let pushed = false;
+      for (const row of rows) {
+        if (!this.#recorder.reopen(row)) continue;
+        pushed = true;
+        this.#scheduler.push(
+          key,
+          { seq: row.seq, knownNew: false },
+          { ordered: row.ordered, immediate: row.lane === 'immediate' },
+        );
+      }
+      if (pushed && probeOnly) return;
+    }
   }
 
   #groupFor(key: string, lane: string): void {

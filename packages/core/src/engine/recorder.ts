@@ -118,6 +118,14 @@ export class Recorder {
     this.#ended(row, 'errored', { deadLettered: true, status, message, stays: false });
   }
 
+  /** A timed-out version is sent again (a resweep): its outcome and reported error are undone. */
+  reopen(row: Pick<PendingRow, 'key' | 'seq' | 'ordered'>): boolean {
+    if (!this.#o.ledger.reopen(row.key, row.seq, row.ordered)) return false;
+    const at = this.errors.findIndex((error) => error.seq === row.seq);
+    if (at >= 0) this.errors.splice(at, 1);
+    return true;
+  }
+
   /** The retry budget or the shutdown ran out; the row stays pending for the next run. */
   timedOut(row: Pick<PendingRow, 'key' | 'seq'>, error: unknown): void {
     this.#ended(row, 'timedOut', {

@@ -17,7 +17,7 @@ export class VersionLedger {
   readonly #stats: Stats;
   readonly #open = new Map<number, OpenVersion>();
   /** Rows finished for this command (timed out, refused) that stay in `pending`. */
-  readonly #stale = new Map<string, Set<number>>();
+  readonly #stale = new Map<string, Map<number, Outcome>>();
   readonly #waiters = new Map<number, ((delivery: Delivery) => void)[]>();
 
   constructor(options: { stats: Stats }) {
@@ -83,8 +83,8 @@ export class VersionLedger {
     else this.#stats.finish(outcome);
     const stale = this.#stale.get(key);
     if (details.stays) {
-      if (stale) stale.add(seq);
-      else this.#stale.set(key, new Set([seq]));
+      if (stale) stale.set(seq, outcome);
+      else this.#stale.set(key, new Map([[seq, outcome]]));
     } else {
       stale?.delete(seq);
       if (stale?.size === 0) this.#stale.delete(key);
@@ -100,6 +100,26 @@ export class VersionLedger {
       ...(details.error ? { error: details.error } : {}),
     };
     for (const resolve of waiting) resolve(delivery);
+  }
+
+  /** Whether the version ended as timed out in this command and stays pending. */
+  timedOut(key: string, seq: number): boolean {
+    return this.#stale.get(key)?.get(seq) === 'timedOut';
+  }
+
+  /**
+   * Takes a version this command timed out (it stayed pending) up again: its
+   * outcome is undone, so whatever it ends as next is its one outcome. False
+   * when the version did not end as timed out here.
+   */
+  reopen(key: string, seq: number, ordered: boolean): boolean {
+    if (!this.timedOut(key, seq)) return false;
+    const stale = this.#stale.get(key);
+    stale?.delete(seq);
+    if (stale?.size === 0) this.#stale.delete(key);
+    this.#stats.reopen('timedOut');
+    this.#open.set(seq, { key, ordered });
+    return true;
   }
 
   /** True when `key` has rows this command finished that are still pending (a new push supersedes them). */

@@ -149,6 +149,21 @@ export class Stats {
     this.#rate.record(n);
   }
 
+  /**
+   * `n` versions that ended as `outcome` and stayed pending are taken up again
+   * (a resweep): the outcome is undone and they are in progress, so each still
+   * ends as exactly one outcome, its last.
+   */
+  reopen(outcome: Outcome, n = 1): void {
+    Stats.#outcome(outcome);
+    assertInteger('n', n);
+    if (this.#outcomes[outcome] < n) {
+      throw new RangeError(`reopen(${JSON.stringify(outcome)}, ${n}) without as many ended`);
+    }
+    this.#outcomes[outcome] -= n;
+    this.#inProgress += n;
+  }
+
   /** `n` versions went to the dead-letter queue: they finish as errored, and count as dead-lettered. */
   deadLetter(n = 1): void {
     assertInteger('n', n);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import {
   applyMiddleware,
   composeTransport,
+  DEFAULT_RESWEEP_MS,
   Engine,
   isUpsyncError,
   retryMiddleware,
@@ -141,6 +142,8 @@ export async function openEngine(
       concurrency: options.concurrency,
       attempts: options.attempts,
       retryTimeMs: options.retryTimeMs,
+      // `run` keeps going through an outage: what timed out is sent again once the remote is back.
+      resweepMs: options.command === 'run' ? DEFAULT_RESWEEP_MS : 0,
       files: new FolderFileAccess(source),
       settings: { leading: true, intervalMs: engineOverrides.debounceMs ?? options.debounceMs },
       logger: {

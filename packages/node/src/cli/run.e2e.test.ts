@@ -227,17 +227,23 @@ describe('upsync run with the remote away', () => {
     cleanup.push(dir);
     writeFiles(dir, { 'down/first.txt': 'first' });
     const { url, port } = await closedPortUrl();
-    // A retry time longer than the outage: the first pass and the sends wait for the remote.
+    // A retry time shorter than the outage: both versions time out while the remote is
+    // down, and only the resweep (every 30 s under `run`) sends them once it listens.
     const args = ['run', dir, '--remote', url, '--project', 'p1', '--debounce', '1s'];
-    const cli = startCli([...args, '--retry-time', '10m']);
+    const cli = startCli([...args, '--retry-time', '2s']);
     let exited = false;
     void cli.exited.then(() => (exited = true));
     // The first progress line (2 s in): the engine is up, and the watcher, set up
     // before the first pass, has long been ready.
     await waitFor(() => / pending, /.test(cli.output.stderr) || exited, 20_000, 'a progress line');
     writeFileSync(join(dir, 'down', 'second.txt'), 'second');
-    // Down for a while: requests are refused, the breaker opens, the command stays up.
-    await sleep(2500);
+    // Down for a while: requests are refused, the breaker opens, both versions time out
+    // (their outcomes are in "done", their rows still pending), the command stays up.
+    await waitFor(
+      () => / 2 done, 2 pending, /.test(cli.output.stderr) || exited,
+      20_000,
+      'both versions timed out',
+    );
     expect(exited).toBe(false);
 
     const late = await startServer({ port });
