@@ -32,10 +32,13 @@ export function checkKey(key: string): void {
 export function parseItemKey(encodedPath: string): string {
   let key: string;
   try {
-    key = encodedPath
-      .split('/')
-      .map((segment) => decodeURIComponent(segment))
-      .join('/');
+    // Without a '%' there is nothing to decode: decodeURIComponent would return each segment as is.
+    key = !encodedPath.includes('%')
+      ? encodedPath
+      : encodedPath
+          .split('/')
+          .map((segment) => decodeURIComponent(segment))
+          .join('/');
   } catch {
     throw badKey('the key is not valid percent-encoded UTF-8');
   }

@@ -23,24 +23,37 @@ export class ServerMetrics {
   readonly #requests = new Map<string, number>();
   readonly #latency = new Map<string, { counts: number[]; sum: number; count: number }>();
   readonly #items = new Map<ItemResult, number>();
+  readonly #keys = new Map<string, { routeKey: string; series: Map<string, string> }>();
   #bytesIn = 0;
   #bytesOut = 0;
 
   observe(observation: RequestObservation): void {
-    const key = `route="${label(observation.route)}",method="${observation.method}",status="${observation.status}"`;
+    // The label strings are built once per series, not once per request.
+    let byRoute = this.#keys.get(observation.route);
+    if (!byRoute) {
+      byRoute = { routeKey: `route="${label(observation.route)}"`, series: new Map() };
+      this.#keys.set(observation.route, byRoute);
+    }
+    const seriesId = `${observation.method} ${observation.status}`;
+    let key = byRoute.series.get(seriesId);
+    if (key === undefined) {
+      key = `${byRoute.routeKey},method="${observation.method}",status="${observation.status}"`;
+      byRoute.series.set(seriesId, key);
+    }
     this.#requests.set(key, (this.#requests.get(key) ?? 0) + 1);
     this.#bytesIn += observation.bytesIn;
     this.#bytesOut += observation.bytesOut;
-    const routeKey = `route="${label(observation.route)}"`;
+    const routeKey = byRoute.routeKey;
     let histogram = this.#latency.get(routeKey);
     if (!histogram) {
       histogram = { counts: bucketsSeconds.map(() => 0), sum: 0, count: 0 };
       this.#latency.set(routeKey, histogram);
     }
     const seconds = observation.durationMs / 1000;
-    bucketsSeconds.forEach((bound, index) => {
-      if (seconds <= bound) histogram.counts[index]! += 1;
-    });
+    const counts = histogram.counts;
+    for (let index = 0; index < bucketsSeconds.length; index += 1) {
+      if (seconds <= bucketsSeconds[index]!) counts[index]! += 1;
+    }
     histogram.sum += seconds;
     histogram.count += 1;
   }

@@ -423,7 +423,7 @@ export class UpsyncServer {
     if (!match) throw new ApiError(404, 'NOT_FOUND', 'no such route');
     let project: string;
     try {
-      project = decodeURIComponent(match[1]!);
+      project = match[1]!.includes('%') ? decodeURIComponent(match[1]!) : match[1]!;
     } catch {
       throw new ApiError(400, 'BAD_PROJECT', 'the project id is not valid percent-encoding');
     }
