@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import {
   applyMiddleware,
@@ -27,9 +27,22 @@ import type { SyncOptions } from './sync-options.ts';
  */
 const CLI_OWNER = 'upsync-cli';
 
-/** A non-secret identity for the outbox scope: a prefix of the token's SHA-256, never the token. */
-export function principalOf(token: string): string {
-  return `token-sha256:${createHash('sha256').update(token).digest('hex').slice(0, 16)}`;
+/**
+ * The outbox scope's principal: who the pending changes belong to. It names
+ * the user, not the credential: `UPSYNC_PRINCIPAL` when set, else the OS user.
+ * A rotated or corrected token keeps its owner's pending changes (a scope
+ * derived from the token would strand them), while another user sharing the
+ * state folder never sends them with their own token.
+ */
+export function principalOf(env: NodeJS.ProcessEnv = process.env): string {
+  const given = env['UPSYNC_PRINCIPAL']?.trim();
+  if (given) return given;
+  try {
+    return `os-user:${userInfo().username}`;
+  } catch {
+    // No passwd entry (some containers): the uid still tells users apart.
+    return `os-uid:${process.getuid?.() ?? 'unknown'}`;
+  }
 }
 
 export interface OpenedEngine {
@@ -81,7 +94,7 @@ export async function openEngine(
   const scope: OutboxScope = {
     remote: options.remote,
     project: options.project,
-    principal: principalOf(options.token),
+    principal: principalOf(),
   };
   let store: SqliteOutboxStore;
   try {

@@ -213,7 +213,7 @@ async function pendingCount(dir: string, url: string): Promise<number> {
     const counts = await store.counts({
       remote: url,
       project: 'p1',
-      principal: principalOf(TOKEN),
+      principal: principalOf(),
     });
     return counts.pending;
   } finally {

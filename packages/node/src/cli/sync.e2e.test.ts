@@ -215,7 +215,7 @@ describe('upsync sync', () => {
     ]);
     expect(io.stderrText).not.toMatch(/\n\s+at /);
     expect(io.stderrText).not.toContain('not-the-right-token');
-    const counts = await outboxCounts(dir, server.url, 'not-the-right-token-1234');
+    const counts = await outboxCounts(dir, server.url);
     expect(counts).toMatchObject({ pending: 1, deadLetters: 0 });
 
     // The full pass: the listing's 401 ends the command before anything is sent.
@@ -223,6 +223,12 @@ describe('upsync sync', () => {
     expect(await main([...args, '--token-file', badTokenFile], full)).toBe(1);
     expect(full.stderrText.trim().split('\n')).toHaveLength(1);
     expect(server.count('PUT')).toBe(0);
+
+    // The scope names the user, not the token: with the token fixed, the change
+    // left pending under the refused one goes.
+    expect(await main([...args, '--token-file', tokenFile], captureIo())).toBe(0);
+    expect(await getItem(server.url, 'auth/one.txt')).toBe('one');
+    expect(await outboxCounts(dir, server.url)).toMatchObject({ pending: 0, deadLetters: 0 });
   });
 
   it('ends against an unreachable remote with one line and exit 1; every item stays pending', async () => {
@@ -342,11 +348,10 @@ describe('upsync sync', () => {
 async function outboxCounts(
   dir: string,
   url: string,
-  token = TOKEN,
 ): Promise<{ pending: number; deadLetters: number }> {
   const store = new SqliteOutboxStore({ path: join(dir, '.upsync', 'outbox.db') });
   try {
-    return await store.counts({ remote: url, project: 'p1', principal: principalOf(token) });
+    return await store.counts({ remote: url, project: 'p1', principal: principalOf() });
   } finally {
     await store.close();
   }
