@@ -6,7 +6,7 @@ import type { OutboxScope, OutboxStore, PendingRow } from '../outbox/outbox-stor
 import type { Remote, RemoteBatchResult } from '../remote/remote.ts';
 import type { Backoff } from '../retry/backoff.ts';
 import { classifyError } from '../retry/classify.ts';
-import { RetryBudget } from '../retry/retry-budget.ts';
+import { RetryBudget, type RetryBudgetLimit } from '../retry/retry-budget.ts';
 import type { Release, ReleaseOutcome } from '../scheduling/scheduler.ts';
 import type { Stats } from '../stats/stats.ts';
 import type { Clock } from '../time/clock.ts';
@@ -96,6 +96,20 @@ function isFileChanged(error: unknown, row: PendingRow): boolean {
     return error.status === 400 && error.serverCode === 'DIGEST_MISMATCH';
   const code = (error as { code?: unknown } | null)?.code;
   return code === 'ERR_FILE_CHANGED';
+}
+
+/**
+ * Which limit another attempt after `delayMs` would pass, if any. A refusal
+ * that uses no attempt (an open breaker) still spends time: a long outage ends
+ * the version as timed out, not never.
+ */
+function budgetLimit(
+  budget: RetryBudget,
+  usesAttempt: boolean,
+  delayMs: number,
+): RetryBudgetLimit | undefined {
+  if (usesAttempt) return budget.limitHit(delayMs);
+  return budget.elapsedMs + delayMs > budget.maxTimeMs ? 'time' : undefined;
 }
 
 /**
@@ -326,21 +340,9 @@ export class Dispatcher {
     if (decision.usesAttempt) budget.recordAttempt();
     const backoffMs = o.backoff(Math.max(1, budget.attempts), undefined);
     const delayMs = Math.min(o.maxDelayMs, Math.max(backoffMs, decision.retryAfterMs ?? 0));
-    const limit = decision.usesAttempt
-      ? budget.limitHit(delayMs)
-      : budget.elapsedMs + delayMs > budget.maxTimeMs
-        ? 'time'
-        : undefined;
+    const limit = budgetLimit(budget, decision.usesAttempt, delayMs);
     if (limit !== undefined) {
-      await this.#release(row, budget, clock.now(), failure);
-      recorder.timedOut(
-        row,
-        new RetryBudgetError(
-          `gave up after ${budget.attempts} attempts (${limit} budget spent): ${describeError(failure)}`,
-          budget.attempts,
-          { cause: failure },
-        ),
-      );
+      await this.#giveUp(row, budget, limit, failure);
       run.ended = true;
       for (const seq of o.ledger.openOf(row.key, run.maxSeq)) {
         recorder.timedOut(
@@ -471,6 +473,24 @@ export class Dispatcher {
           ? { attempts: row.attempts }
           : { attempts: row.attempts, startedAtMs: row.budgetStartedAtMs },
     });
+  }
+
+  /** The budget is spent: the row stays pending, free at once, and the version counts timed out. */
+  async #giveUp(
+    row: PendingRow,
+    budget: RetryBudget,
+    limit: RetryBudgetLimit,
+    failure: unknown,
+  ): Promise<void> {
+    await this.#release(row, budget, this.#o.clock.now(), failure);
+    this.#o.recorder.timedOut(
+      row,
+      new RetryBudgetError(
+        `gave up after ${budget.attempts} attempts (${limit} budget spent): ${describeError(failure)}`,
+        budget.attempts,
+        { cause: failure },
+      ),
+    );
   }
 
   async #release(
@@ -651,23 +671,9 @@ export class Dispatcher {
           const backoffMs = o.backoff(Math.max(1, budget.attempts + freeCalls), previousDelayMs);
           previousDelayMs = backoffMs;
           const delayMs = Math.min(o.maxDelayMs, Math.max(backoffMs, decision.retryAfterMs ?? 0));
-          // A refusal that uses no attempt (an open breaker) still spends time:
-          // a long outage ends the version as timed out, not never.
-          const limit = decision.usesAttempt
-            ? budget.limitHit(delayMs)
-            : budget.elapsedMs + delayMs > budget.maxTimeMs
-              ? 'time'
-              : undefined;
+          const limit = budgetLimit(budget, decision.usesAttempt, delayMs);
           if (limit !== undefined) {
-            await this.#release(row, budget, clock.now(), failure);
-            recorder.timedOut(
-              row,
-              new RetryBudgetError(
-                `gave up after ${budget.attempts} attempts (${limit} budget spent): ${describeError(failure)}`,
-                budget.attempts,
-                { cause: failure },
-              ),
-            );
+            await this.#giveUp(row, budget, limit, failure);
             return false;
           }
           await this.#release(row, budget, clock.now() + delayMs, failure);
