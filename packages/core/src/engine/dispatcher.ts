@@ -353,15 +353,7 @@ export class Dispatcher {
       return true;
     }
     // The per-key path claims it again once due, on its own retry schedule.
-    await this.#release(row, budget, clock.now() + delayMs, failure);
-    o.stats.recordRetry();
-    o.events.emit('retrying', {
-      key: row.key,
-      seq: row.seq,
-      attempt: budget.attempts,
-      delayMs,
-      error: describeError(failure),
-    });
+    await this.#scheduleRetry(row, budget, delayMs, failure);
     return true;
   }
 
@@ -472,6 +464,24 @@ export class Dispatcher {
         row.budgetStartedAtMs === null
           ? { attempts: row.attempts }
           : { attempts: row.attempts, startedAtMs: row.budgetStartedAtMs },
+    });
+  }
+
+  /** Frees the row until `delayMs` from now, with its budget saved, and says it will be retried. */
+  async #scheduleRetry(
+    row: PendingRow,
+    budget: RetryBudget,
+    delayMs: number,
+    failure: unknown,
+  ): Promise<void> {
+    await this.#release(row, budget, this.#o.clock.now() + delayMs, failure);
+    this.#o.stats.recordRetry();
+    this.#o.events.emit('retrying', {
+      key: row.key,
+      seq: row.seq,
+      attempt: budget.attempts,
+      delayMs,
+      error: describeError(failure),
     });
   }
 
@@ -676,15 +686,7 @@ export class Dispatcher {
             await this.#giveUp(row, budget, limit, failure);
             return false;
           }
-          await this.#release(row, budget, clock.now() + delayMs, failure);
-          o.stats.recordRetry();
-          o.events.emit('retrying', {
-            key: row.key,
-            seq: row.seq,
-            attempt: budget.attempts,
-            delayMs,
-            error: describeError(failure),
-          });
+          await this.#scheduleRetry(row, budget, delayMs, failure);
           this.#retrying++;
           const startMs = clock.now();
           try {
