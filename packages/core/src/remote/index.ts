@@ -37,6 +37,11 @@ export {
 } from './http/http-transport.ts';
 export { safeCause, errorCodeOf } from './http/safe-cause.ts';
 export { redactSecret } from './http/redact-secret.ts';
+export {
+  TransportMonitor,
+  type HostPacing,
+  type HostPacingPart,
+} from './http/transport-monitor.ts';
 export { fetchTransport, type FetchTransportOptions } from './http/fetch-transport.ts';
 export {
   timeoutMiddleware,

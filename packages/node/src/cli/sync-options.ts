@@ -26,7 +26,16 @@ export interface SyncOptions {
   readonly debounceMs: number;
   /** `run --shutdown-timeout`; also how long `sync` waits for sends at the end. */
   readonly shutdownTimeoutMs: number;
+  /** `--quiet`: only errors and the final one-line verdict. */
+  readonly quiet: boolean;
+  /** `--verbose`: every outcome and retry as a plain line. */
+  readonly verbose: boolean;
+  /** `--log-level`: the state folder's log file. */
+  readonly logLevel: LogLevel;
 }
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 const common = {
   remote: { type: 'string' },
@@ -41,6 +50,9 @@ const common = {
   'retry-time': { type: 'string' },
   json: { type: 'boolean' },
   delete: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+  verbose: { type: 'boolean' },
+  'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -221,6 +233,15 @@ export function parseSyncOptions(
     const problem = keyProblem(only);
     if (problem !== undefined) throw new ConfigError(`--only: ${problem}`);
   }
+  const logLevel = text('log-level') ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError(
+      `--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`,
+    );
+  }
+  if (values.quiet === true && values.verbose === true) {
+    throw new ConfigError('--quiet and --verbose cannot be used together');
+  }
   const stateText = text('state');
   return {
     command,
@@ -240,5 +261,8 @@ export function parseSyncOptions(
     only,
     debounceMs: duration('debounce', text('debounce') ?? '10s', 0),
     shutdownTimeoutMs: duration('shutdown-timeout', text('shutdown-timeout') ?? '30s', 0),
+    quiet: values.quiet === true,
+    verbose: values.verbose === true,
+    logLevel: logLevel as LogLevel,
   };
 }
