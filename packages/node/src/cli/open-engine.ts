@@ -9,6 +9,7 @@ import {
   retryMiddleware,
   StateError,
   Stats,
+  TransportMonitor,
   UpsyncHttpRemote,
   type OutboxScope,
 } from '@upsync/core';
@@ -51,6 +52,8 @@ export interface OpenedEngine {
   readonly store: SqliteOutboxStore;
   readonly scope: OutboxScope;
   readonly stats: Stats;
+  /** The transport's per-host pacing (rate, concurrency, breaker), for the panel. */
+  readonly monitor: TransportMonitor;
   /** Closes the source, the store and the connection pool (after engine.shutdown()). */
   close(): Promise<void>;
 }
@@ -113,6 +116,7 @@ export async function openEngine(
     source = new FolderSource({ root: options.dir, stateDir: options.stateDir });
     await freeStaleLeases(store, scope);
     const stats = new Stats();
+    const monitor = new TransportMonitor();
     const transport = composeTransport(undici.send, {
       stats,
       auth: { token: options.token },
@@ -167,7 +171,7 @@ export async function openEngine(
       },
     });
     await engine.start();
-    const opened: OpenedEngine = { engine, source, store, scope, stats, close: closeAll };
+    const opened: OpenedEngine = { engine, source, store, scope, stats, monitor, close: closeAll };
     return opened;
   } catch (error) {
     await closeAll().catch(() => {});
