@@ -6,6 +6,12 @@ import { PathFilter } from './path-filter.ts';
 const root = '/data/project';
 
 describe('PathFilter', () => {
+  it('leaves out the root upsync.config.json only, not one in a subfolder', () => {
+    const filter = new PathFilter({ root: '/data' });
+    expect(filter.accepts('upsync.config.json')).toBe(false);
+    expect(filter.accepts('projects/upsync.config.json')).toBe(true);
+  });
+
   it('always leaves out .git at any depth and the state folder inside the root', () => {
     const filter = new PathFilter({ root, stateDir: join(root, '.upsync') });
     expect(filter.stateKey).toBe('.upsync');

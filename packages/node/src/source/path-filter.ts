@@ -23,6 +23,12 @@ type Matcher = (key: string) => boolean;
 /** Folders never synced, whatever the globs say. */
 const ALWAYS_EXCLUDED_NAMES = new Set(['.git']);
 
+/**
+ * upsync's own settings file at the root: it configures the sync rather than
+ * being part of what is synced, and it may name a token file's path.
+ */
+export const CONFIG_FILE_NAME = 'upsync.config.json';
+
 function compile(name: string, patterns: readonly string[] | undefined): Matcher | undefined {
   if (patterns === undefined) return undefined;
   if (!Array.isArray(patterns)) {
@@ -100,7 +106,7 @@ export class PathFilter {
   excludesSelf(key: string): boolean {
     const slash = key.lastIndexOf('/');
     if (ALWAYS_EXCLUDED_NAMES.has(key.slice(slash + 1))) return true;
-    if (key === this.stateKey) return true;
+    if (key === this.stateKey || key === CONFIG_FILE_NAME) return true;
     return this.#exclude?.(key) ?? false;
   }
 
