@@ -38,6 +38,11 @@ Fault injection (off by default; for tests, demos and benchmarks):
   --fault-retry-after seconds|date|mixed  the Retry-After form (default seconds)
   --fault-seed N           seed the fault choices, so a run repeats exactly
   --help                   show this help
+
+Examples:
+  upsync serve                                    a dev server; its token is printed once
+  upsync serve --port 9000 --data /srv/upsync --tokens tokens.json
+  upsync serve --port 0 --fault-rate-limit 50/10 --fault-503 0.05 --fault-seed 7
 `;
 
 const options = {
