@@ -2,3 +2,4 @@
 import './sync.ts';
 import './run.ts';
 import './serve.ts';
+import './config-command.ts';
