@@ -38,6 +38,16 @@ export {
   type AdaptiveConcurrencyEvents,
 } from './limits/adaptive-concurrency.ts';
 export {
+  AdaptiveRate,
+  ACCEPTED_WINDOW_MS,
+  CUBIC_C,
+  DISCOVERY_DOUBLING_MS,
+  MIN_RATE_PER_SEC,
+  RATE_DECREASE_FACTOR,
+  type AdaptiveRateOptions,
+  type AdaptiveRatePhase,
+} from './limits/adaptive-rate.ts';
+export {
   CircuitBreaker,
   type CircuitBreakerOptions,
   type CircuitBreakerEvents,

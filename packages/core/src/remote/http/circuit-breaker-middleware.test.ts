@@ -6,6 +6,7 @@ import { circuitBreakerMiddleware } from './circuit-breaker-middleware.ts';
 import { FakeTransport } from './fake-transport.ts';
 import { applyMiddleware, type HttpRequest } from './http-transport.ts';
 import { retryMiddleware } from './retry-middleware.ts';
+import { TransportMonitor } from './transport-monitor.ts';
 
 const get = (host = 'a'): HttpRequest => ({ method: 'GET', url: `http://${host}/x`, headers: {} });
 
@@ -88,6 +89,23 @@ describe('circuitBreakerMiddleware', () => {
     await expect(send(get())).rejects.toThrow('bug');
     await expect(send(get())).rejects.toThrow('bug');
     expect(fake.requests).toHaveLength(2);
+  });
+
+  it("shows each host's breaker and when it lets a probe through", async () => {
+    const clock = new ManualClock();
+    const monitor = new TransportMonitor();
+    const fake = FakeTransport.sequence({ status: 500 }, { status: 200 });
+    const send = circuitBreakerMiddleware({ clock, monitor, failureThreshold: 1, openMs: 5000 })(
+      fake.send,
+    );
+    await send(get('a'));
+    await send(get('b'));
+    expect(monitor.snapshot().map((h) => [h.host, h.breaker, h.breakerRetryAtMs])).toEqual([
+      ['a', 'open', 5000],
+      ['b', 'closed', null],
+    ]);
+    await clock.advance(5000);
+    expect(monitor.snapshot()[0]).toMatchObject({ breaker: 'half-open', breakerRetryAtMs: null });
   });
 
   it('refuses bad options', () => {

@@ -5,6 +5,7 @@ import { DEFAULT_MAX_RETRY_AFTER_MS, parseRetryAfter } from '../../retry/retry-a
 import { systemClock, type Clock } from '../../time/clock.ts';
 import { assertNonNegative } from '../../validate.ts';
 import { hostOf, type HttpMiddleware } from './http-transport.ts';
+import type { HostPacingPart, TransportMonitor } from './transport-monitor.ts';
 
 export interface CircuitBreakerMiddlewareOptions {
   /** Consecutive failures that open a host's breaker. Default 5. */
@@ -18,6 +19,8 @@ export interface CircuitBreakerMiddlewareOptions {
   clock?: Clock;
   /** Told of every breaker transition, with the host. */
   onStateChange?: (host: string, transition: CircuitBreakerEvents['state']) => void;
+  /** Shown each host's breaker, a 503's pause counting as open until it ends. */
+  monitor?: TransportMonitor;
 }
 
 // Statuses that say the host is struggling. Every other answer says it is up;
@@ -60,8 +63,20 @@ export function circuitBreakerMiddleware(
         breaker.on('state', (transition) => listener(host, transition));
       }
       breakers.set(host, breaker);
+      const registered = breaker;
+      options.monitor?.register(host, () => describe(host, registered));
     }
     return breaker;
+  };
+
+  const describe = (host: string, breaker: CircuitBreaker): HostPacingPart => {
+    const { state, retryAtMs } = breaker.snapshot();
+    const pausedUntil = pausedUntilMs.get(host);
+    if (pausedUntil !== undefined && pausedUntil > clock.now()) {
+      // The pause refuses every request as an open breaker does, so the panel says so.
+      return { breaker: 'open', breakerRetryAtMs: Math.max(pausedUntil, retryAtMs ?? 0) };
+    }
+    return { breaker: state, breakerRetryAtMs: state === 'open' ? retryAtMs : null };
   };
 
   return (next) => async (request) => {

@@ -6,6 +6,7 @@ import { ManualClock } from '../../time/manual-clock.ts';
 import { composeTransport } from './compose-transport.ts';
 import { everyString, FakeTransport } from './fake-transport.ts';
 import type { HttpRequest } from './http-transport.ts';
+import { TransportMonitor } from './transport-monitor.ts';
 
 const TOKEN = 'stack-token-abcdef123456';
 const put: HttpRequest = {
@@ -60,6 +61,51 @@ describe('composeTransport', () => {
     const error = await pending;
     expect(error).toBeInstanceOf(NetworkError);
     expect(everyString(error)).not.toContain(TOKEN);
+  });
+
+  it("shows each host's pace, slots and breaker to the monitor", async () => {
+    const clock = new ManualClock();
+    const monitor = new TransportMonitor();
+    const fake = FakeTransport.sequence(
+      { status: 201 },
+      { status: 503, headers: { 'retry-after': '30' } },
+    );
+    const send = composeTransport(fake.send, {
+      clock,
+      monitor,
+      retry: false,
+      concurrency: { max: 8 },
+      rateLimit: { ratePerSec: 20 },
+    });
+    const first = await send(put);
+    expect(monitor.snapshot()).toEqual([
+      {
+        host: 'h',
+        ratePerSec: 20,
+        ceilingPerSec: 20,
+        adaptive: false,
+        tokens: 19,
+        queued: 0,
+        concurrencyLimit: 8,
+        concurrencyMax: 8,
+        inFlight: 1, // until the body is read
+        breaker: 'closed',
+        breakerRetryAtMs: null,
+      },
+    ]);
+    await first.dump();
+    await (await send(put)).dump();
+    const [paused] = monitor.snapshot();
+    expect(paused).toMatchObject({
+      adaptive: true,
+      concurrencyLimit: 4,
+      inFlight: 0,
+      breaker: 'open',
+      breakerRetryAtMs: 30_000,
+    });
+    expect(paused?.ratePerSec).toBeLessThan(20);
+    await clock.advance(30_000);
+    expect(monitor.snapshot()[0]).toMatchObject({ breaker: 'closed', breakerRetryAtMs: null });
   });
 
   it('refuses a base that is not a function', () => {

@@ -14,8 +14,9 @@ import { rateLimitMiddleware, type RateLimitMiddlewareOptions } from './rate-lim
 import { retryMiddleware, type RetryMiddlewareOptions } from './retry-middleware.ts';
 import { statsMiddleware } from './stats-middleware.ts';
 import { timeoutMiddleware, type TimeoutMiddlewareOptions } from './timeout-middleware.ts';
+import type { TransportMonitor } from './transport-monitor.ts';
 
-type Own<T> = Omit<T, 'clock' | 'stats'>;
+type Own<T> = Omit<T, 'clock' | 'stats' | 'monitor'>;
 
 export interface ComposeTransportOptions {
   /** Shared by every layer. Default the system clock. */
@@ -28,11 +29,16 @@ export interface ComposeTransportOptions {
   retry?: Own<RetryMiddlewareOptions> | false;
   /** `false` turns the breaker and the host pause off. */
   breaker?: Own<CircuitBreakerMiddlewareOptions> | false;
-  /** Per-host pacing; none unless given. */
-  rateLimit?: Own<RateLimitMiddlewareOptions>;
+  /**
+   * Per-host pacing: adaptive by default (unpaced until a host throttles),
+   * `ratePerSec` being the user's ceiling; `false` turns it off.
+   */
+  rateLimit?: Own<RateLimitMiddlewareOptions> | false;
   /** Default a ceiling of 16 per host, adaptive below it. */
   concurrency?: Own<ConcurrencyMiddlewareOptions>;
   timeout?: Own<TimeoutMiddlewareOptions>;
+  /** Each host's pace, concurrency and breaker, for a live panel. */
+  monitor?: TransportMonitor;
   /** Extra layers, placed just outside the base transport (e.g. a test's fault injection). */
   inner?: readonly HttpMiddleware[];
 }
@@ -48,7 +54,9 @@ export interface ComposeTransportOptions {
  * 3. circuit breaker: a host that is down or paused by a 503 is refused before
  *    queueing for a token or a slot; the refusal uses no retry attempt.
  * 4. rate limit: a token is taken before a slot, so waiting on the pace does
- *    not hold a slot that measures requests in flight.
+ *    not hold a slot that measures requests in flight. Its rate adapts to the
+ *    host's 429s and 503s; concurrency's AIMD halves on them too, but a cut
+ *    slot count rarely binds: at 50/s and 10 ms a request, one slot suffices.
  * 5. concurrency: the adaptive bound on requests in flight.
  * 6. stats: counts what actually went out, timeouts as `network`.
  * 7. timeout: innermost, so time spent waiting on the limiters is not charged
@@ -61,17 +69,20 @@ export function composeTransport(
   if (typeof base !== 'function') {
     throw new TypeError(`base must be an HttpTransport function, got ${typeof base}`);
   }
-  const { clock, stats } = options;
+  const { clock, stats, monitor } = options;
   const shared = { ...(clock ? { clock } : {}) };
   const counted = { ...shared, ...(stats ? { stats } : {}) };
+  const watched = monitor ? { monitor } : {};
   const layers: HttpMiddleware[] = [];
   if (options.retry !== false) layers.push(retryMiddleware({ ...options.retry, ...counted }));
   if (options.auth) layers.push(authMiddleware(options.auth));
   if (options.breaker !== false) {
-    layers.push(circuitBreakerMiddleware({ ...options.breaker, ...shared }));
+    layers.push(circuitBreakerMiddleware({ ...options.breaker, ...shared, ...watched }));
   }
-  if (options.rateLimit) layers.push(rateLimitMiddleware({ ...options.rateLimit, ...counted }));
-  layers.push(concurrencyMiddleware({ ...options.concurrency, ...counted }));
+  if (options.rateLimit !== false) {
+    layers.push(rateLimitMiddleware({ ...options.rateLimit, ...counted, ...watched }));
+  }
+  layers.push(concurrencyMiddleware({ ...options.concurrency, ...counted, ...watched }));
   if (stats) layers.push(statsMiddleware({ stats }));
   layers.push(timeoutMiddleware({ ...options.timeout, ...shared }));
   layers.push(...(options.inner ?? []));

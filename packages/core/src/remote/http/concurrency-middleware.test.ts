@@ -4,6 +4,7 @@ import { ManualClock } from '../../time/manual-clock.ts';
 import { concurrencyMiddleware } from './concurrency-middleware.ts';
 import { fakeResponse, type FakeAnswer } from './fake-transport.ts';
 import type { HttpRequest, HttpTransport } from './http-transport.ts';
+import { TransportMonitor } from './transport-monitor.ts';
 
 /** A transport whose requests stay open until the test answers them. */
 function controlled() {
@@ -79,6 +80,28 @@ describe('concurrencyMiddleware', () => {
     expect(open).toHaveLength(2);
     open[1]?.answer({ status: 200 });
     expect((await second).status).toBe(200);
+  });
+
+  it("shows each host's limit, requests in flight and waiters", async () => {
+    const clock = new ManualClock();
+    const monitor = new TransportMonitor();
+    const { open, send } = controlled();
+    const limited = concurrencyMiddleware({ max: 2, clock, monitor })(send);
+    const pending = [1, 2, 3].map((n) => limited(get(n)));
+    await clock.settle();
+    expect(monitor.snapshot()).toEqual([
+      expect.objectContaining({
+        host: 'h',
+        concurrencyLimit: 2,
+        concurrencyMax: 2,
+        inFlight: 2,
+        queued: 1,
+      }),
+    ]);
+    open[0]?.answer({ status: 429 });
+    await (await pending[0]!).dump();
+    await clock.settle();
+    expect(monitor.snapshot()[0]).toMatchObject({ concurrencyLimit: 1, inFlight: 1, queued: 1 });
   });
 
   it('refuses bad options', () => {

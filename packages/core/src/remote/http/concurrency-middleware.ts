@@ -5,6 +5,7 @@ import type { Stats } from '../../stats/stats.ts';
 import { systemClock, type Clock } from '../../time/clock.ts';
 import { assertInteger } from '../../validate.ts';
 import { hostOf, onBodySettled, type HttpMiddleware } from './http-transport.ts';
+import type { TransportMonitor } from './transport-monitor.ts';
 
 export const DEFAULT_CONCURRENCY = 16;
 
@@ -22,6 +23,8 @@ export interface ConcurrencyMiddlewareOptions {
   stats?: Stats;
   /** Told when a host's limit moves (for the panel and logs). */
   onLimitChange?: (host: string, limit: number) => void;
+  /** Shown each host's limit, requests in flight and waiters. */
+  monitor?: TransportMonitor;
 }
 
 interface HostLimit {
@@ -64,6 +67,12 @@ export function concurrencyMiddleware(options: ConcurrencyMiddlewareOptions = {}
     }
     limit = { semaphore, adaptive };
     hosts.set(host, limit);
+    options.monitor?.register(host, () => ({
+      concurrencyLimit: semaphore.limit,
+      concurrencyMax: max,
+      inFlight: semaphore.inUse,
+      queued: semaphore.waiting,
+    }));
     return limit;
   };
 

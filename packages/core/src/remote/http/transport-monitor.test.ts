@@ -20,6 +20,13 @@ describe('TransportMonitor', () => {
     });
   });
 
+  it('adds up the queues of every part', () => {
+    const monitor = new TransportMonitor();
+    monitor.register('h', () => ({ queued: 3, tokens: 0.5 }));
+    monitor.register('h', () => ({ queued: 2, inFlight: 4 }));
+    expect(monitor.snapshot()[0]).toMatchObject({ queued: 5, tokens: 0.5, inFlight: 4 });
+  });
+
   it('is empty before any host was seen', () => {
     expect(new TransportMonitor().snapshot()).toEqual([]);
   });

@@ -9,7 +9,7 @@ export interface HostPacing {
   readonly adaptive: boolean;
   /** Tokens in the bucket now; null when the host is not paced. */
   readonly tokens: number | null;
-  /** Requests waiting for a token or a slot. */
+  /** Requests waiting for a token or a slot (the parts' counts are added up). */
   readonly queued: number;
   /** The adaptive bound on requests in flight now. */
   readonly concurrencyLimit: number;
@@ -21,7 +21,10 @@ export interface HostPacing {
   readonly breakerRetryAtMs: number | null;
 }
 
-/** What one middleware knows of a host; the monitor merges the parts. */
+/**
+ * What one middleware knows of a host; the monitor merges the parts, a later
+ * part's field over an earlier one's, except `queued`, which they add to.
+ */
 export type HostPacingPart = Partial<Omit<HostPacing, 'host'>>;
 
 const DEFAULTS: Omit<HostPacing, 'host'> = {
@@ -59,8 +62,13 @@ export class TransportMonitor {
   snapshot(): HostPacing[] {
     return [...this.#providers].map(([host, providers]) => {
       let merged: HostPacing = { host, ...DEFAULTS };
-      for (const provider of providers) merged = { ...merged, ...provider() };
-      return merged;
+      let queued = 0;
+      for (const provider of providers) {
+        const part = provider();
+        queued += part.queued ?? 0;
+        merged = { ...merged, ...part };
+      }
+      return { ...merged, queued };
     });
   }
 }
