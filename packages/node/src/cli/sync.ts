@@ -1,49 +1,28 @@
 import { exitCode, type PauseInfo } from '@upsync/core';
 import { registerCommand, type CliIo } from './main.ts';
-import { openEngine, type OpenedEngine } from './open-engine.ts';
+import { openEngine } from './open-engine.ts';
 import { HeldNotes, remoteAnswered, unreachable } from './held-notes.ts';
-import { cliReport, printReport } from './print-report.ts';
+import { cliReport, printReport, type LeftInOutbox } from './print-report.ts';
 import { reconcile } from './reconcile.ts';
 import { parseSyncOptions, SYNC_HELP } from './sync-options.ts';
+import { shortDuration } from './panel/format.ts';
+import { LiveOutput } from './panel/live-output.ts';
+import { StopControl } from './panel/stop-control.ts';
+import { letInFlightFinish, sendAll, SendsInFlight, terminalPause } from './panel/stopping.ts';
+import { colorWanted, processTerminal, type Terminal } from './panel/terminal.ts';
 
-/** How often a long pass says how far it got (plain progress; the live panel is its own command). */
-const PROGRESS_EVERY_MS = 2_000;
-
-/** Plain progress lines on stderr while a pass runs; returns the stop function. */
-export function progressLines(name: string, opened: OpenedEngine, io: CliIo): () => void {
-  let done = 0;
-  let shown = -1;
-  const off = opened.engine.on('outcome', (event) => {
-    done++;
-    if (event.outcome === 'errored') {
-      io.stderr(
-        `${name}: ${event.deadLettered ? 'dead-lettered' : 'failed'}: ${event.key}: ${event.error ?? 'error'}\n`,
-      );
-    }
-  });
-  const timer = setInterval(() => {
-    if (done === shown) return;
-    shown = done;
-    void opened.engine.status().then(
-      (status) =>
-        io.stderr(
-          `${name}: ${done} done, ${status.pending} pending, ${status.inFlight} in flight, ${status.retrying} retrying\n`,
-        ),
-      () => {},
-    );
-  }, PROGRESS_EVERY_MS);
-  timer.unref();
-  return () => {
-    clearInterval(timer);
-    off();
-  };
-}
-
-/** `upsync sync [DIR]`: one full pass; returns the exit code. */
+/**
+ * `upsync sync [DIR]`: one full pass; returns the exit code. On a terminal a
+ * live panel shows it (p pauses, q stops); otherwise plain lines. A stop
+ * (q, Ctrl-C, SIGINT, SIGTERM) ends the scan, starts no new send, gives the
+ * requests in flight up to the shutdown timeout and reports; a second stop
+ * ends at once. What was not sent stays in the outbox.
+ */
 export async function sync(
   args: string[],
   io: CliIo,
   env: NodeJS.ProcessEnv = process.env,
+  terminal: Terminal | null = processTerminal(env),
 ): Promise<number> {
   const options = parseSyncOptions('sync', args, env);
   if (!options) {
@@ -52,43 +31,71 @@ export async function sync(
   }
   const opened = await openEngine(options, io);
   const { engine } = opened;
-  const notes = new HeldNotes(io, () => remoteAnswered(opened.stats.snapshot().requests));
-  const stopProgress = progressLines('upsync sync', opened, notes.io);
+  const stop = new StopControl();
+  const offSignals = stop.listenSignals();
+  const inFlight = new SendsInFlight(engine);
+  let notes: HeldNotes | undefined;
+  const live = new LiveOutput({
+    opened,
+    options,
+    io,
+    terminal,
+    stop,
+    wrap: (routed) => {
+      notes = new HeldNotes(routed, () => remoteAnswered(opened.stats.snapshot().requests));
+      return notes.io;
+    },
+  });
+  const color = terminal?.color ?? colorWanted(env, false);
   try {
     let paused: PauseInfo | null = null;
     let failure: { error: unknown } | undefined;
     try {
-      ({ paused } = await reconcile(opened, options, notes.io));
-      if (!paused) await engine.flush();
+      live.collector.setPhase('sending');
+      live.collector.setScanning(true);
+      paused = terminalPause((await reconcile(opened, options, live.io, stop.signal)).paused);
+      live.collector.setScanning(false);
+      if (!paused) await sendAll(engine, stop);
     } catch (error) {
-      failure = { error };
+      // A stop aborts the scan or the listing: that is no failure.
+      if (!stop.requested) failure = { error };
+    }
+    live.collector.setScanning(false);
+    if (stop.requested && !failure) {
+      live.collector.stopping(
+        `no new sends; waiting up to ${shortDuration(options.shutdownTimeoutMs)} for the requests in flight`,
+      );
+      await letInFlightFinish(engine, inFlight, stop, options.shutdownTimeoutMs);
     }
     // Also after a failure: the lock is released, and what did not arrive stays pending.
-    const report = cliReport(
-      await engine.shutdown({ timeoutMs: options.shutdownTimeoutMs }),
-      opened.source.cache.stats,
-    );
-    stopProgress();
+    const engineReport = await engine.shutdown({ timeoutMs: options.shutdownTimeoutMs });
+    const left: LeftInOutbox | null = await opened.store.counts(opened.scope).catch(() => null);
+    const report = cliReport(engineReport, opened.source.cache.stats, left);
+    await live.finish();
     if (failure) {
-      notes.release();
+      notes?.release();
       throw failure.error;
     }
-    paused ??= report.paused;
+    paused ??= terminalPause(report.paused);
     if (!paused && unreachable(report)) {
-      notes.drop();
+      notes?.drop();
       if (options.json) printReport('sync', report, true, io);
       io.stderr(
         `upsync sync: the remote ${options.remote} could not be reached; ${report.timedOut} items stay pending for the next run (${report.errors[0]?.message ?? 'no answer'})\n`,
       );
       return 1;
     }
-    notes.release();
+    notes?.release();
     // A refused token ends with one clear line; the JSON report is still there when asked.
-    if (!paused || options.json) printReport('sync', report, options.json, io);
+    if (!paused || options.json) {
+      printReport('sync', report, { json: options.json, quiet: options.quiet, color }, io);
+    }
     if (paused) io.stderr(`upsync sync: ${paused.message}\n`);
     return paused ? 1 : exitCode(report);
   } finally {
-    stopProgress();
+    offSignals();
+    inFlight.close();
+    await live.finish();
     await opened.close();
   }
 }
