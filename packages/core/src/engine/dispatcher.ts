@@ -129,6 +129,21 @@ export class Dispatcher {
   #breaker: 'closed' | 'open' = 'closed';
   #wake: (() => void)[] = [];
 
+  /**
+   * A worker slot taken while the engine is not paused. Most sends wait for a
+   * slot, not at the gate, so a pause that comes while they queue must send
+   * them back to the gate: otherwise `p` would stop nothing until the queue drained.
+   */
+  async #openSlot(signal: AbortSignal): Promise<() => void> {
+    const o = this.#o;
+    for (;;) {
+      await o.gate.wait(signal);
+      const permit = await o.semaphore.acquire(signal);
+      if (!o.gate.paused) return permit;
+      permit();
+    }
+  }
+
   constructor(options: DispatcherOptions) {
     if (typeof options?.remote?.put !== 'function') {
       throw new TypeError(
@@ -257,8 +272,7 @@ export class Dispatcher {
         entries.push({ row, run, budget });
       }
       if (entries.length < 2) return;
-      await o.gate.wait(signal);
-      const permit = await o.semaphore.acquire(signal);
+      const permit = await this.#openSlot(signal);
       const startedAtMs = clock.now();
       for (const { row, run, budget } of entries) {
         run.startedAtMs ??= startedAtMs;
@@ -547,8 +561,8 @@ export class Dispatcher {
     for (;;) {
       let permit: () => void = noop;
       try {
-        await o.gate.wait(signal);
-        if (!run.immediate) permit = await o.semaphore.acquire(signal);
+        if (run.immediate) await o.gate.wait(signal);
+        else permit = await this.#openSlot(signal);
       } catch (error) {
         await this.#release(row, budget, row.nextAttemptAtMs, undefined);
         recorder.timedOut(row, error);

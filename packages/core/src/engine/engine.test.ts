@@ -507,6 +507,36 @@ describe('Engine resweep', () => {
     expect(exitCode(report)).toBe(0);
   });
 
+  it('a pause holds the sends that were waiting for a worker slot, not only new ones', async () => {
+    const memory = new MemoryRemote();
+    let unblock: () => void = () => {};
+    const blocked = new Promise<void>((resolve) => (unblock = resolve));
+    let puts = 0;
+    // No putBatch: each key goes alone, so the second and third wait for the one slot.
+    const remote: Remote = {
+      list: (o) => memory.list(o),
+      stat: (k, o) => memory.stat(k, o),
+      delete: (...args) => memory.delete(...args),
+      put: async (request, o) => {
+        puts++;
+        if (puts === 1) await blocked;
+        return memory.put(request, o);
+      },
+    };
+    const { clock, engine } = await setup({ remote, concurrency: 1 });
+    for (const key of ['a', 'b', 'c']) await engine.push(key, key, { knownNew: true });
+    await until(clock, () => puts === 1);
+    engine.pause();
+    unblock();
+    await until(clock, () => memory.applied.length === 1);
+    await clock.advance(60_000);
+    await clock.settle();
+    expect(puts).toBe(1);
+    engine.resume();
+    await until(clock, () => memory.applied.length === 3);
+    expect(puts).toBe(3);
+  });
+
   it('does not resweep while paused, and does once resumed', async () => {
     const { clock, remote, engine } = await setup({ attempts: 1, resweepMs: 30_000 });
     const off = remote.inject((c) => (c.method === 'PUT' ? new HttpError(503, 'down') : undefined));
