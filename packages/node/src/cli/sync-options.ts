@@ -26,7 +26,7 @@ export interface SyncOptions {
   readonly only: string | undefined;
   /** `run --debounce`. */
   readonly debounceMs: number;
-  /** `run --shutdown-timeout`; also how long `sync` waits for sends at the end. */
+  /** `--shutdown-timeout`: how long a stopped command waits for sends in flight. */
   readonly shutdownTimeoutMs: number;
   /** `--quiet`: only errors and the final one-line verdict. */
   readonly quiet: boolean;
@@ -72,6 +72,8 @@ not read again (their digests are cached in the state folder).
 
 Options:
   --only KEY               send one item (its relative path): checked with a HEAD, no listing
+  --shutdown-timeout DURATION  after the pass, or when stopped with q or Ctrl-C, how long to
+                           wait for sends in flight (default 30s)
 ${COMMON_HELP}
 Examples:
   UPSYNC_TOKEN=... upsync sync ./logs --remote https://sync.example.com --project team-logs

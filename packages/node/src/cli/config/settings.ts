@@ -331,7 +331,7 @@ export const SETTINGS = {
   shutdownTimeout: {
     key: 'shutdownTimeout',
     flag: 'shutdown-timeout',
-    flagFor: ['run'],
+    flagFor: ['sync', 'run'],
     env: 'UPSYNC_SHUTDOWN_TIMEOUT',
     inFile: true,
     type: 'string',
