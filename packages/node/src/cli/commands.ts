@@ -3,3 +3,5 @@ import './sync.ts';
 import './run.ts';
 import './serve.ts';
 import './config-command.ts';
+import './status.ts';
+import './dlq.ts';

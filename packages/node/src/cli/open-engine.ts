@@ -1,5 +1,6 @@
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import type { Logger } from 'pino';
 import {
   applyMiddleware,
   composeTransport,
@@ -17,6 +18,8 @@ import { SqliteOutboxStore } from '../outbox/sqlite-store.ts';
 import { UndiciTransport } from '../remote/undici-transport.ts';
 import { FolderFileAccess } from '../source/folder-file-access.ts';
 import { FolderSource } from '../source/folder-source.ts';
+import { LAST_RUN_REFRESH_MS, LastRunFile } from './last-run.ts';
+import { logEngineEvents, openStateLogger, secretScrubber, type StateLogger } from './logger.ts';
 import type { CliIo } from './main.ts';
 import type { SyncOptions } from './sync-options.ts';
 
@@ -26,7 +29,7 @@ import type { SyncOptions } from './sync-options.ts';
  * (it holds the state folder's lock, so no live sender owns them) instead of
  * waiting a whole lease out.
  */
-const CLI_OWNER = 'upsync-cli';
+export const CLI_OWNER = 'upsync-cli';
 
 /**
  * The outbox scope's principal: who the pending changes belong to. It names
@@ -54,8 +57,22 @@ export interface OpenedEngine {
   readonly stats: Stats;
   /** The transport's per-host pacing (rate, concurrency, breaker), for the panel. */
   readonly monitor: TransportMonitor;
-  /** Closes the source, the store and the connection pool (after engine.shutdown()). */
+  /** The state folder's structured log (`<state>/upsync.log`); the token never reaches it. */
+  readonly log: Logger;
+  /**
+   * After engine.shutdown(): writes the final `last-run.json` (the engine's
+   * report: outcome counts, whether everything arrived), then closes the log,
+   * the source, the store and the connection pool. Idempotent.
+   */
   close(): Promise<void>;
+}
+
+export interface OpenEngineOverrides {
+  debounceMs?: number;
+  /** The command named in the log and `last-run.json`; default `options.command`. */
+  label?: string;
+  /** The scope's principal; default {@link principalOf} the process's environment. */
+  principal?: string;
 }
 
 function asStateError(error: unknown, what: string): unknown {
@@ -87,18 +104,22 @@ async function freeStaleLeases(store: SqliteOutboxStore, scope: OutboxScope): Pr
  * Builds what `sync` and `run` share: the SQLite outbox in the state folder,
  * the folder source, the HTTP remote (one attempt per engine attempt; the
  * listing through the retry middleware) and the engine, started (it holds
- * the state folder's lock). A damaged or locked state folder is a StateError.
+ * the state folder's lock). Once it holds the lock it opens the state
+ * folder's log and writes `last-run.json` (refreshed every 5 s). A damaged or
+ * locked state folder is a StateError.
  */
 export async function openEngine(
   options: SyncOptions,
   io: CliIo,
-  engineOverrides: { debounceMs?: number } = {},
+  overrides: OpenEngineOverrides = {},
 ): Promise<OpenedEngine> {
+  const label = overrides.label ?? options.command;
   const scope: OutboxScope = {
     remote: options.remote,
     project: options.project,
-    principal: principalOf(),
+    principal: overrides.principal ?? principalOf(),
   };
+  const scrub = secretScrubber([options.token]);
   let store: SqliteOutboxStore;
   try {
     store = new SqliteOutboxStore({ path: join(options.stateDir, 'outbox.db') });
@@ -106,11 +127,49 @@ export async function openEngine(
     throw asStateError(error, `the state folder ${options.stateDir} cannot be used`);
   }
   let source: FolderSource | undefined;
+  // Both exist only once the lock is held: a process refused by the lock must
+  // not rotate the log or overwrite the record of the one that holds it.
+  let stateLog: StateLogger | undefined;
+  let lastRun: LastRunFile | undefined;
+  let engine: Engine | undefined;
+  let heartbeat: ReturnType<typeof setInterval> | undefined;
+  let offEvents = (): void => {};
   const undici = new UndiciTransport();
-  const closeAll = async (): Promise<void> => {
+  const closeResources = async (): Promise<void> => {
+    clearInterval(heartbeat);
+    offEvents();
     await source?.close();
     await store.close();
     await undici.close();
+    await stateLog?.close();
+  };
+  const finish = async (): Promise<void> => {
+    clearInterval(heartbeat);
+    if (!engine || !lastRun || !stateLog) return;
+    const report = engine.report();
+    const status = await engine.status().catch(() => null);
+    lastRun.finish(report, status);
+    const record = lastRun.record;
+    stateLog.logger.info(
+      {
+        event: 'finished',
+        outcome: record.outcome,
+        allArrived: record.allArrived,
+        paused: record.paused,
+      },
+      'finished',
+    );
+  };
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      try {
+        await finish();
+      } finally {
+        await closeResources();
+      }
+    })();
+    return closing;
   };
   try {
     source = new FolderSource({ root: options.dir, stateDir: options.stateDir });
@@ -149,7 +208,7 @@ export async function openEngine(
       project: options.project,
       transport: listingTransport,
     });
-    const engine = new Engine({
+    engine = new Engine({
       store,
       scope,
       remote,
@@ -162,19 +221,56 @@ export async function openEngine(
       // `run` keeps going through an outage: what timed out is sent again once the remote is back.
       resweepMs: options.command === 'run' ? DEFAULT_RESWEEP_MS : 0,
       files: new FolderFileAccess(source),
-      settings: { leading: true, intervalMs: engineOverrides.debounceMs ?? options.debounceMs },
+      settings: { leading: true, intervalMs: overrides.debounceMs ?? options.debounceMs },
       logger: {
-        warn: (message, details) =>
+        warn: (message, details) => {
+          stateLog?.logger.warn({ err: details }, message);
           io.stderr(
-            `upsync ${options.command}: ${message}${details === undefined ? '' : `: ${String((details as Error)?.message ?? details)}`}\n`,
-          ),
+            scrub(
+              `upsync ${label}: ${message}${details === undefined ? '' : `: ${String((details as Error)?.message ?? details)}`}\n`,
+            ),
+          );
+        },
       },
     });
     await engine.start();
-    const opened: OpenedEngine = { engine, source, store, scope, stats, monitor, close: closeAll };
-    return opened;
+    stateLog = openStateLogger({
+      stateDir: options.stateDir,
+      level: options.logLevel,
+      secrets: [options.token],
+      base: { command: label },
+    });
+    const log = stateLog.logger;
+    offEvents = logEngineEvents(engine, log);
+    log.info(
+      {
+        event: 'started',
+        dir: options.dir,
+        remote: options.remote,
+        project: options.project,
+        principal: scope.principal,
+      },
+      `${label} started`,
+    );
+    const record = new LastRunFile({
+      stateDir: options.stateDir,
+      identity: { command: label, ...scope },
+      onError: (error) => log.warn({ err: error }, 'last-run.json could not be written'),
+    });
+    lastRun = record;
+    record.start();
+    const running = engine;
+    heartbeat = setInterval(() => {
+      running.status().then(
+        (status) => record.refresh(status),
+        (error: unknown) => log.warn({ err: error }, 'the status for last-run.json failed'),
+      );
+    }, LAST_RUN_REFRESH_MS);
+    heartbeat.unref();
+    return { engine, source, store, scope, stats, monitor, log, close };
   } catch (error) {
-    await closeAll().catch(() => {});
+    await engine?.close().catch(() => {});
+    await closeResources().catch(() => {});
     throw asStateError(error, `the state folder ${options.stateDir} cannot be used`);
   }
 }
