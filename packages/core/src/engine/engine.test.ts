@@ -514,6 +514,8 @@ describe('Engine resweep', () => {
     let puts = 0;
     // No putBatch: each key goes alone, so the second and third wait for the one slot.
     const remote: Remote = {
+      id: memory.id,
+      close: () => memory.close(),
       list: (o) => memory.list(o),
       stat: (k, o) => memory.stat(k, o),
       delete: (...args) => memory.delete(...args),

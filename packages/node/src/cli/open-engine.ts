@@ -1,5 +1,5 @@
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join, relative, sep } from 'node:path';
 import type { Logger } from 'pino';
 import {
   applyMiddleware,
@@ -101,6 +101,24 @@ async function freeStaleLeases(store: SqliteOutboxStore, scope: OutboxScope): Pr
 }
 
 /**
+ * Anchored literal globs for upsync's own files inside the folder: a token
+ * file kept beside the data must never be uploaded with it.
+ */
+export function ownFileGlobs(dir: string, files: readonly string[]): string[] | undefined {
+  const globs = files
+    .map((file) => relative(dir, file))
+    .filter((rel) => rel !== '' && !rel.startsWith('..') && !isAbsolute(rel))
+    .map(
+      (rel) =>
+        `/${rel
+          .split(sep)
+          .join('/')
+          .replace(/[\\*?[\]{}()!+@|]/g, '\\$&')}`,
+    );
+  return globs.length === 0 ? undefined : globs;
+}
+
+/**
  * Builds what `sync` and `run` share: the SQLite outbox in the state folder,
  * the folder source, the HTTP remote (one attempt per engine attempt; the
  * listing through the retry middleware) and the engine, started (it holds
@@ -172,12 +190,17 @@ export async function openEngine(
     return closing;
   };
   try {
-    source = new FolderSource({ root: options.dir, stateDir: options.stateDir });
+    source = new FolderSource({
+      root: options.dir,
+      stateDir: options.stateDir,
+      exclude: ownFileGlobs(options.dir, options.ownFiles),
+    });
     await freeStaleLeases(store, scope);
     const stats = new Stats();
     const monitor = new TransportMonitor();
     const transport = composeTransport(undici.send, {
       stats,
+      monitor,
       auth: { token: options.token },
       retry: false,
       concurrency: { max: options.concurrency },

@@ -34,6 +34,11 @@ export interface SyncOptions {
   readonly verbose: boolean;
   /** `--log-level`: the state folder's log file. */
   readonly logLevel: LogLevel;
+  /**
+   * upsync's own files (the config file, the token file), absolute: never
+   * synced, even when they lie inside the folder.
+   */
+  readonly ownFiles: readonly string[];
 }
 
 const COMMON_HELP = `Common options:
@@ -145,5 +150,9 @@ export function parseSyncOptions(
     quiet: value(s.quiet),
     verbose: value(s.verbose),
     logLevel: value(s.logLevel),
+    ownFiles: [
+      ...(resolved.configFile.found ? [resolved.configFile.path] : []),
+      ...(resolved.token?.file === undefined ? [] : [resolved.token.file]),
+    ],
   };
 }

@@ -103,6 +103,21 @@ function allText(dir: string): string {
 }
 
 describe('upsync sync', () => {
+  it("never uploads upsync's own files: the config file and a token file inside the folder", async () => {
+    const dir = folder({ 'own/notes.txt': 'data', 'own/secrets/token': `${TOKEN}\n` });
+    writeFileSync(
+      join(dir, 'upsync.config.json'),
+      JSON.stringify({ remote: server.url, project: 'p1', tokenFile: 'own/secrets/token' }),
+    );
+    const io = captureIo();
+    const code = await main(['sync', dir, '--json'], io);
+    expect(code).toBe(0);
+    expect(await getItem(server.url, 'own/notes.txt')).toBe('data');
+    expect(await getItem(server.url, 'own/secrets/token')).toBeNull();
+    expect(await getItem(server.url, 'upsync.config.json')).toBeNull();
+    expect(server.puts()).toHaveLength(1);
+  });
+
   it('syncs a few hundred files with one listing and no HEAD; a second pass sends and reads nothing', async () => {
     const files = manyFiles(300, 'full/session-');
     const dir = folder(files);
