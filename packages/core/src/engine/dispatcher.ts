@@ -113,6 +113,34 @@ function budgetLimit(
 }
 
 /**
+ * How long a version waits before its next try. A remote's refusal backs off
+ * exponentially, never less than its Retry-After. A refusal that sent nothing
+ * (an open breaker, or a host paused by a 503's Retry-After) waits for the
+ * moment it names plus a first-attempt jitter, so the waiters spread out
+ * instead of probing at once, and without growing the exponent: a long pause
+ * must not leave the queue sleeping long after the host is back.
+ */
+function retryDelayMs(
+  backoff: Backoff,
+  maxDelayMs: number,
+  attempts: number,
+  decision: { usesAttempt: boolean; retryAfterMs?: number | undefined },
+  previousDelayMs: number | undefined,
+): { delayMs: number; backoffMs: number | undefined } {
+  if (!decision.usesAttempt) {
+    return {
+      delayMs: Math.min(maxDelayMs, (decision.retryAfterMs ?? 0) + backoff(1, undefined)),
+      backoffMs: undefined,
+    };
+  }
+  const backoffMs = backoff(Math.max(1, attempts), previousDelayMs);
+  return {
+    delayMs: Math.min(maxDelayMs, Math.max(backoffMs, decision.retryAfterMs ?? 0)),
+    backoffMs,
+  };
+}
+
+/**
  * Sends what the scheduler releases: claims each released key's rows (a
  * lease), decides, sends within the concurrency limit, and handles failures
  * per shared/DESIGN.md "Failures" with its own retry schedule and a per-item
@@ -352,8 +380,7 @@ export class Dispatcher {
     if (decision.action !== 'retry') return false;
     recorder.failedAttempt();
     if (decision.usesAttempt) budget.recordAttempt();
-    const backoffMs = o.backoff(Math.max(1, budget.attempts), undefined);
-    const delayMs = Math.min(o.maxDelayMs, Math.max(backoffMs, decision.retryAfterMs ?? 0));
+    const { delayMs } = retryDelayMs(o.backoff, o.maxDelayMs, budget.attempts, decision, undefined);
     const limit = budgetLimit(budget, decision.usesAttempt, delayMs);
     if (limit !== undefined) {
       await this.#giveUp(row, budget, limit, failure);
@@ -367,7 +394,7 @@ export class Dispatcher {
       return true;
     }
     // The per-key path claims it again once due, on its own retry schedule.
-    await this.#scheduleRetry(row, budget, delayMs, failure);
+    await this.#scheduleRetry(row, budget, delayMs, failure, decision.usesAttempt);
     return true;
   }
 
@@ -487,9 +514,11 @@ export class Dispatcher {
     budget: RetryBudget,
     delayMs: number,
     failure: unknown,
+    /** False for a refusal that sent nothing (an open breaker): no request is repeated. */
+    resends: boolean,
   ): Promise<void> {
     await this.#release(row, budget, this.#o.clock.now() + delayMs, failure);
-    this.#o.stats.recordRetry();
+    if (resends) this.#o.stats.recordRetry();
     this.#o.events.emit('retrying', {
       key: row.key,
       seq: row.seq,
@@ -556,7 +585,6 @@ export class Dispatcher {
     let row = lease.row;
     this.held.add(row.seq);
     let budget = this.#budgetOf(row);
-    let freeCalls = 0;
     let previousDelayMs: number | undefined;
     for (;;) {
       let permit: () => void = noop;
@@ -691,16 +719,21 @@ export class Dispatcher {
           recorder.failedAttempt();
           if (failure instanceof CircuitOpenError) this.#breaker = 'open';
           if (decision.usesAttempt) budget.recordAttempt();
-          else freeCalls++;
-          const backoffMs = o.backoff(Math.max(1, budget.attempts + freeCalls), previousDelayMs);
-          previousDelayMs = backoffMs;
-          const delayMs = Math.min(o.maxDelayMs, Math.max(backoffMs, decision.retryAfterMs ?? 0));
+          const next = retryDelayMs(
+            o.backoff,
+            o.maxDelayMs,
+            budget.attempts,
+            decision,
+            previousDelayMs,
+          );
+          previousDelayMs = next.backoffMs ?? previousDelayMs;
+          const { delayMs } = next;
           const limit = budgetLimit(budget, decision.usesAttempt, delayMs);
           if (limit !== undefined) {
             await this.#giveUp(row, budget, limit, failure);
             return false;
           }
-          await this.#scheduleRetry(row, budget, delayMs, failure);
+          await this.#scheduleRetry(row, budget, delayMs, failure, decision.usesAttempt);
           this.#retrying++;
           const startMs = clock.now();
           try {

@@ -539,6 +539,36 @@ describe('Engine resweep', () => {
     expect(puts).toBe(3);
   });
 
+  it('a host paused again and again (503 Retry-After) delays its queue only until the pause ends', async () => {
+    const pauseEndsMs = 6_000;
+    const { clock, remote, engine } = await setup({
+      concurrency: 4,
+      retryTimeMs: 120_000,
+      attempts: 3,
+      settings: { leading: true, intervalMs: 0 },
+    });
+    // Paused in 1 s steps, as a breaker middleware reports a 503's Retry-After each time.
+    remote.inject((c) => {
+      const now = clock.now();
+      if (c.method !== 'PUT' || now >= pauseEndsMs) return undefined;
+      return new CircuitOpenError(
+        'paused',
+        Math.min(pauseEndsMs, Math.floor(now / 1000) * 1000 + 1000),
+      );
+    });
+    const keys = Array.from({ length: 12 }, (_, i) => `k${i}`);
+    for (const key of keys) await engine.push(key, key, { knownNew: true });
+    while (engine.stats.count('created') < keys.length && clock.now() < 60_000) {
+      await clock.advance(50);
+      await clock.settle();
+    }
+    expect(engine.stats.count('created')).toBe(keys.length);
+    // Each waiter wakes at the pause's end plus a first-attempt jitter, never an exponent grown by refusals.
+    expect(clock.now()).toBeLessThanOrEqual(pauseEndsMs + 1_000);
+    // Nothing was resent: the refusals sent no request.
+    expect(engine.stats.snapshot().retries).toBe(0);
+  });
+
   it('does not resweep while paused, and does once resumed', async () => {
     const { clock, remote, engine } = await setup({ attempts: 1, resweepMs: 30_000 });
     const off = remote.inject((c) => (c.method === 'PUT' ? new HttpError(503, 'down') : undefined));
