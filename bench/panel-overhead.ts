@@ -97,7 +97,10 @@ async function once(
   const sink = sinkTerminal();
   const args = [dir, '--remote', url, '--project', 'bench', '--concurrency', '16'];
   const started = performance.now();
-  const code = await sync(args, discard, { UPSYNC_TOKEN: token }, panel ? sink.terminal : null);
+  const code = await sync(args, discard, {
+    env: { UPSYNC_TOKEN: token },
+    terminal: panel ? sink.terminal : null,
+  });
   const ms = performance.now() - started;
   if (code !== 0) throw new Error(`sync exited with ${code}`);
   return { ms, bytes: sink.bytes(), writes: sink.writes() };

@@ -2,7 +2,7 @@ import { exitCode, type PauseInfo } from '@upsync/core';
 import type { FolderChange, FolderWatcher } from '../source/folder-watcher.ts';
 import { registerCommand, type CliIo } from './main.ts';
 import { openEngine } from './open-engine.ts';
-import { cliReport, printReport, type LeftInOutbox } from './print-report.ts';
+import { cliReport, printReport, type CliReport, type LeftInOutbox } from './print-report.ts';
 import { reconcile } from './reconcile.ts';
 import { parseSyncOptions, RUN_HELP } from './sync-options.ts';
 import { shortDuration } from './panel/format.ts';
@@ -19,6 +19,8 @@ export interface RunOptions {
   onReady?: () => void;
   /** Where the live panel goes; default the process's terminal, if stderr is one. */
   terminal?: Terminal | null;
+  /** Handed the final report (a caller such as the demo explains its numbers). */
+  onReport?: (report: CliReport) => void;
 }
 
 /**
@@ -124,6 +126,7 @@ export async function run(args: string[], io: CliIo, runOptions: RunOptions = {}
     const engineReport = await engine.shutdown({ timeoutMs: options.shutdownTimeoutMs });
     const left: LeftInOutbox | null = await opened.store.counts(opened.scope).catch(() => null);
     const report = cliReport(engineReport, source.cache.stats, left);
+    runOptions.onReport?.(report);
     await live.finish();
     offPaused();
     if (failure) throw failure.error;

@@ -2,7 +2,7 @@ import { exitCode, type PauseInfo } from '@upsync/core';
 import { registerCommand, type CliIo } from './main.ts';
 import { openEngine } from './open-engine.ts';
 import { HeldNotes, remoteAnswered, unreachable } from './held-notes.ts';
-import { cliReport, printReport, type LeftInOutbox } from './print-report.ts';
+import { cliReport, printReport, type CliReport, type LeftInOutbox } from './print-report.ts';
 import { reconcile } from './reconcile.ts';
 import { parseSyncOptions, SYNC_HELP } from './sync-options.ts';
 import { shortDuration } from './panel/format.ts';
@@ -18,12 +18,24 @@ import { colorWanted, processTerminal, type Terminal } from './panel/terminal.ts
  * requests in flight up to the shutdown timeout and reports; a second stop
  * ends at once. What was not sent stays in the outbox.
  */
+export interface SyncCommandOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Where the live panel goes; default the process's terminal, if stderr is one. */
+  terminal?: Terminal | null;
+  /** A stop request from the caller, taken like q or SIGINT. */
+  stopSignal?: AbortSignal;
+  /** Handed the final report (a caller such as the demo explains its numbers). */
+  onReport?: (report: CliReport) => void;
+}
+
 export async function sync(
   args: string[],
   io: CliIo,
-  env: NodeJS.ProcessEnv = process.env,
-  terminal: Terminal | null = processTerminal(env),
+  commandOptions: SyncCommandOptions = {},
 ): Promise<number> {
+  const env = commandOptions.env ?? process.env;
+  const terminal =
+    commandOptions.terminal === undefined ? processTerminal(env) : commandOptions.terminal;
   const options = parseSyncOptions('sync', args, env);
   if (!options) {
     io.stdout(SYNC_HELP);
@@ -33,6 +45,7 @@ export async function sync(
   const { engine } = opened;
   const stop = new StopControl();
   const offSignals = stop.listenSignals();
+  if (commandOptions.stopSignal) stop.follow(commandOptions.stopSignal);
   const inFlight = new SendsInFlight(engine);
   let notes: HeldNotes | undefined;
   const live = new LiveOutput({
@@ -71,6 +84,7 @@ export async function sync(
     const engineReport = await engine.shutdown({ timeoutMs: options.shutdownTimeoutMs });
     const left: LeftInOutbox | null = await opened.store.counts(opened.scope).catch(() => null);
     const report = cliReport(engineReport, opened.source.cache.stats, left);
+    commandOptions.onReport?.(report);
     await live.finish();
     if (failure) {
       notes?.release();
