@@ -59,4 +59,24 @@ describe('hashFile', () => {
     const reason = new Error('stop');
     await expect(hashFile(path, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
   });
+
+  it('rejects with the signal reason when the stop comes between the open and the read', async () => {
+    const path = join(base, 'b.txt');
+    writeFileSync(path, 'b');
+    const controller = new AbortController();
+    const reason = new Error('stop');
+    const stopDuringStat = async (file: string): Promise<FileHandle> => {
+      const handle = await open(file, 'r');
+      const stat = handle.stat.bind(handle);
+      handle.stat = (async () => {
+        const stats = await stat();
+        controller.abort(reason);
+        return stats;
+      }) as FileHandle['stat'];
+      return handle;
+    };
+    await expect(hashFile(path, { open: stopDuringStat, signal: controller.signal })).rejects.toBe(
+      reason,
+    );
+  });
 });

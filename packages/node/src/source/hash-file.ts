@@ -48,6 +48,8 @@ export async function hashFile(path: string, options: HashFileOptions = {}): Pro
     }
     const hash = createHash('sha256');
     let bytesRead = 0;
+    // A stream made with an already aborted signal emits its error before anyone listens.
+    signal?.throwIfAborted();
     const stream = handle.createReadStream({
       autoClose: false,
       highWaterMark: options.chunkBytes ?? 64 * 1024,
