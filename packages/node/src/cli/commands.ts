@@ -5,3 +5,4 @@ import './status.ts';
 import './dlq.ts';
 import './config-command.ts';
 import './serve.ts';
+import './demo.ts';
