@@ -101,7 +101,7 @@ describe.skipIf(!scriptHere && !required)('the live panel on a terminal', () => 
       expect(left.pending).toBeGreaterThan(0);
       const screen = screenOf(cli.output.text);
       const verdict = screen.find((line) => line.startsWith('✘'));
-      expect(verdict).toMatch(/^✘ \d+ of 200 items did not arrive/);
+      expect(verdict).toMatch(/^✘ stopped: \d+ of 200 items arrived, \d+ did not/);
       expect(screen).toContain(
         `  ${left.pending} items pending in the outbox: run "upsync sync" again to send them`,
       );

@@ -17,6 +17,8 @@ export interface CliReport extends EngineReport {
   readonly files: { readonly read: number; readonly bytesRead: number; readonly cached: number };
   /** Added later; absent when the outbox could not be read. */
   readonly left?: LeftInOutbox;
+  /** `sync` was stopped (q, Ctrl-C, a signal) before its pass ended: the counts cover only part of the folder. */
+  readonly stopped?: boolean;
 }
 
 export interface PrintOptions {
@@ -90,6 +92,16 @@ const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n =
 export function verdictLine(report: CliReport): { ok: boolean; text: string } {
   const r = report;
   const missing = r.errored + r.timedOut + r.inProgress;
+  if (r.stopped === true) {
+    const arrived = r.created + r.updated + r.deleted + r.skipped;
+    return {
+      ok: false,
+      text:
+        r.attempted === 0
+          ? '✘ stopped before anything was sent; the next sync does it all'
+          : `✘ stopped: ${arrived} of ${plural(r.attempted, 'item')} arrived, ${missing} did not; the next sync does the rest`,
+    };
+  }
   if (missing === 0) {
     if (r.attempted === 0) return { ok: true, text: '✔ nothing to send: the remote has it all' };
     const parts = [

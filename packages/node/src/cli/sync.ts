@@ -83,7 +83,10 @@ export async function sync(
     // Also after a failure: the lock is released, and what did not arrive stays pending.
     const engineReport = await engine.shutdown({ timeoutMs: options.shutdownTimeoutMs });
     const left: LeftInOutbox | null = await opened.store.counts(opened.scope).catch(() => null);
-    const report = cliReport(engineReport, opened.source.cache.stats, left);
+    const report: CliReport = {
+      ...cliReport(engineReport, opened.source.cache.stats, left),
+      ...(stop.requested ? { stopped: true } : {}),
+    };
     commandOptions.onReport?.(report);
     await live.finish();
     if (failure) {
@@ -105,7 +108,7 @@ export async function sync(
       printReport('sync', report, { json: options.json, quiet: options.quiet, color }, io);
     }
     if (paused) io.stderr(`upsync sync: ${paused.message}\n`);
-    return paused ? 1 : exitCode(report);
+    return paused || report.stopped === true ? 1 : exitCode(report);
   } finally {
     offSignals();
     inFlight.close();

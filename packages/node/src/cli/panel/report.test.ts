@@ -57,6 +57,16 @@ describe('the final report', () => {
     );
   });
 
+  it('never says all is well for a pass that was stopped, even with nothing taken up yet', () => {
+    expect(verdictLine(report({ attempted: 0, created: 0, skipped: 0, stopped: true }))).toEqual({
+      ok: false,
+      text: '✘ stopped before anything was sent; the next sync does it all',
+    });
+    expect(
+      verdictLine(report({ stopped: true, created: 20, skipped: 10, timedOut: 270 })).text,
+    ).toBe('✘ stopped: 30 of 300 items arrived, 270 did not; the next sync does the rest');
+  });
+
   it('groups errors by cause with the first keys, and says what is left and how to retry it', () => {
     const errors = [
       ...['a', 'b', 'c', 'd', 'e'].map((key) => error(`bad/${key}.json`)),
