@@ -525,6 +525,7 @@ export class Dispatcher {
       attempt: budget.attempts,
       delayMs,
       error: describeError(failure),
+      resend: resends,
     });
   }
 

@@ -81,7 +81,18 @@ export interface EngineEvents {
   accepted: { key: string; seq: number; lane: Lane; kind: 'put' | 'delete' };
   coalesced: { key: string; seq: number; by: number };
   sending: { key: string; seq: number; attempt: number };
-  retrying: { key: string; seq: number; attempt: number; delayMs: number; error: string };
+  /**
+   * A version waits to be tried again. `resend` is false for a refusal that
+   * sent nothing (an open breaker, a host paused by a 503's Retry-After).
+   */
+  retrying: {
+    key: string;
+    seq: number;
+    attempt: number;
+    delayMs: number;
+    error: string;
+    resend: boolean;
+  };
   outcome: OutcomeEvent;
   listing: { state: 'loaded'; items: number } | { state: 'failed'; error: string };
   paused: PauseInfo;

@@ -63,7 +63,23 @@ describe('PanelCollector', () => {
     const panel = collector(engine);
     const outcome = { seq: 1, status: null, deadLettered: false } as const;
     engine.events.emit('outcome', { ...outcome, key: 'a', outcome: 'created', error: null });
-    engine.events.emit('retrying', { key: 'b', seq: 2, attempt: 1, delayMs: 10, error: '503' });
+    engine.events.emit('retrying', {
+      key: 'b',
+      seq: 2,
+      attempt: 1,
+      delayMs: 10,
+      error: '503',
+      resend: true,
+    });
+    // A local refusal while the host is paused is not listed: it is no answer of the remote.
+    engine.events.emit('retrying', {
+      key: 'z',
+      seq: 9,
+      attempt: 0,
+      delayMs: 10,
+      error: 'paused',
+      resend: false,
+    });
     engine.events.emit('outcome', {
       ...outcome,
       key: 'c',
@@ -111,7 +127,14 @@ describe('PanelCollector errors', () => {
     const engine = new FakeEngine();
     const panel = collector(engine);
     const error = 'PUT of "a.txt" in project p1: 503 UNAVAILABLE: try later';
-    engine.events.emit('retrying', { key: 'a.txt', seq: 1, attempt: 1, delayMs: 5, error });
+    engine.events.emit('retrying', {
+      key: 'a.txt',
+      seq: 1,
+      attempt: 1,
+      delayMs: 5,
+      error,
+      resend: true,
+    });
     expect(panel.model().errors).toEqual([
       { key: 'a.txt', cause: '503 UNAVAILABLE: try later', state: 'retrying' },
     ]);

@@ -147,8 +147,11 @@ export class PanelCollector {
               : 'failed';
         this.#error({ key: event.key, cause: event.error ?? 'error', state });
       }),
+      // A local refusal (the host is paused) is no news from the remote: the 503 that paused it was.
       engine.on('retrying', (event) =>
-        this.#error({ key: event.key, cause: event.error, state: 'retrying' }),
+        event.resend
+          ? this.#error({ key: event.key, cause: event.error, state: 'retrying' })
+          : undefined,
       ),
       engine.on('paused', (info) => {
         if (info.reason === 'user') this.#paused = true;

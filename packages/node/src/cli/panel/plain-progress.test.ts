@@ -77,6 +77,7 @@ describe('plainProgress', () => {
       attempt: 2,
       delayMs: 1_200,
       error: 'HTTP 503',
+      resend: true,
     });
     expect(io.err).toEqual([
       'upsync sync: a.txt: created\n',

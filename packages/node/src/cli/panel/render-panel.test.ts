@@ -16,7 +16,7 @@ describe('renderPanel', () => {
         'items     90 created · 28 already there · 2 failed (1 dead-lettered)',
         'speed     15 items/s · 48 kB sent · 182 pending · 3 retrying',
         'workers   ▮▮▮▮▯▯▯▯ 4/8 (max 16)',
-        'requests  2xx 118 · 4xx 2 · 5xx 3 · network 2 · 5 retries (3.2s backoff)',
+        'requests  2xx 118 · 4xx 2 · 5xx 3 · network 2 · 5 retries (backoff Σ 3.2s)',
         'pacing    rate 20/s of 25/s · adaptive · 3 queued · breaker closed',
         'errors    docs/a.md: HTTP 503 Service Unavailable (retrying)',
         '          docs/bad.md: HTTP 400 invalid body (dead-lettered)',

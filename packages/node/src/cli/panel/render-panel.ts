@@ -118,7 +118,7 @@ function requestsLine(model: PanelModel): Line {
     [
       [`${model.retries} retries`],
       ...(model.backoffMs > 0
-        ? [[` (${shortDuration(model.backoffMs)} backoff)`, 'dim'] as Segment]
+        ? [[` (backoff Σ ${shortDuration(model.backoffMs)})`, 'dim'] as Segment]
         : []),
     ],
   ];

@@ -64,7 +64,14 @@ describe('SendsInFlight', () => {
     engine.events.emit('sending', { key: 'b', seq: 2, attempt: 1 });
     const settled = sends.settled();
     engine.events.emit('sending', { key: 'c', seq: 3, attempt: 1 });
-    engine.events.emit('retrying', { key: 'a', seq: 1, attempt: 1, delayMs: 5, error: '503' });
+    engine.events.emit('retrying', {
+      key: 'a',
+      seq: 1,
+      attempt: 1,
+      delayMs: 5,
+      error: '503',
+      resend: true,
+    });
     expect(await settledYet(settled)).toBe(false);
     engine.events.emit('outcome', {
       key: 'b',
