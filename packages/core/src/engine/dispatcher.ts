@@ -412,6 +412,9 @@ export class Dispatcher {
         }
         const arrived = await this.#send(row, run);
         this.#notify();
+        // Nothing more of this release for the key: no claim that would miss
+        // and then look for the key's head among every pending row.
+        if (arrived && ledger.openOf(key, run.maxSeq).length === 0) return;
         if (!arrived) {
           // The key's head stays pending, so its later versions cannot go before it.
           for (const seq of ledger.openOf(key, run.maxSeq)) {

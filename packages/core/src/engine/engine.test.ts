@@ -569,6 +569,29 @@ describe('Engine resweep', () => {
     expect(engine.stats.snapshot().retries).toBe(0);
   });
 
+  it('sends each of many keys with one claim and no scan of the outbox (the cost stays linear)', async () => {
+    const clock = new ManualClock();
+    const store = new MemoryOutboxStore({ clock });
+    let scans = 0;
+    let claims = 0;
+    const pendingEntries = store.pendingEntries.bind(store);
+    store.pendingEntries = (s) => {
+      scans++;
+      return pendingEntries(s);
+    };
+    const claim = store.claim.bind(store);
+    store.claim = (s, o) => {
+      claims++;
+      return claim(s, o);
+    };
+    const { remote, engine } = await setup({ clock, store });
+    const scansAtStart = scans;
+    for (let i = 0; i < 200; i++) await engine.push(`k${i}`, `v${i}`, { knownNew: true });
+    await until(clock, () => remote.applied.length === 200);
+    expect(claims).toBe(200);
+    expect(scans).toBe(scansAtStart);
+  });
+
   it('does not resweep while paused, and does once resumed', async () => {
     const { clock, remote, engine } = await setup({ attempts: 1, resweepMs: 30_000 });
     const off = remote.inject((c) => (c.method === 'PUT' ? new HttpError(503, 'down') : undefined));

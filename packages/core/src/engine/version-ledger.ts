@@ -16,6 +16,8 @@ interface OpenVersion {
 export class VersionLedger {
   readonly #stats: Stats;
   readonly #open = new Map<number, OpenVersion>();
+  /** The open seqs of each key: per-key questions must not scan every open version (10,000 in a big sync). */
+  readonly #openByKey = new Map<string, Set<number>>();
   /** Rows finished for this command (timed out, refused) that stay in `pending`. */
   readonly #stale = new Map<string, Map<number, Outcome>>();
   readonly #waiters = new Map<number, ((delivery: Delivery) => void)[]>();
@@ -37,15 +39,33 @@ export class VersionLedger {
 
   begin(key: string, seq: number, ordered: boolean): void {
     if (this.#open.has(seq)) return;
-    this.#open.set(seq, { key, ordered });
+    this.#add(key, seq, ordered);
     this.#stats.begin();
+  }
+
+  #add(key: string, seq: number, ordered: boolean): void {
+    this.#open.set(seq, { key, ordered });
+    const seqs = this.#openByKey.get(key);
+    if (seqs) seqs.add(seq);
+    else this.#openByKey.set(key, new Set([seq]));
+  }
+
+  /** Closes an open version; false when it was not open. */
+  #remove(seq: number): boolean {
+    const version = this.#open.get(seq);
+    if (!version) return false;
+    this.#open.delete(seq);
+    const seqs = this.#openByKey.get(version.key);
+    seqs?.delete(seq);
+    if (seqs?.size === 0) this.#openByKey.delete(version.key);
+    return true;
   }
 
   /** The open versions of `key` a supersede by `seq` removes: older, unordered, not held. */
   supersededBy(key: string, seq: number, held: ReadonlySet<number>): number[] {
     const gone: number[] = [];
-    for (const [openSeq, version] of this.#open) {
-      if (version.key === key && openSeq < seq && !version.ordered && !held.has(openSeq)) {
+    for (const openSeq of this.#openByKey.get(key) ?? []) {
+      if (openSeq < seq && !this.#open.get(openSeq)?.ordered && !held.has(openSeq)) {
         gone.push(openSeq);
       }
     }
@@ -55,7 +75,7 @@ export class VersionLedger {
   /** Versions replaced by `by` before they were sent; an awaited push follows its replacement. */
   coalesce(seqs: readonly number[], by: number): void {
     for (const seq of seqs) {
-      if (!this.#open.delete(seq)) continue;
+      if (!this.#remove(seq)) continue;
       this.#stats.coalesce();
       const waiting = this.#waiters.get(seq);
       if (waiting) {
@@ -78,7 +98,7 @@ export class VersionLedger {
     outcome: Outcome,
     details: { deadLettered?: boolean; error?: string | null; stays?: boolean } = {},
   ): void {
-    if (!this.#open.delete(seq)) this.#stats.begin();
+    if (!this.#remove(seq)) this.#stats.begin();
     if (details.deadLettered) this.#stats.deadLetter();
     else this.#stats.finish(outcome);
     const stale = this.#stale.get(key);
@@ -118,7 +138,7 @@ export class VersionLedger {
     stale?.delete(seq);
     if (stale?.size === 0) this.#stale.delete(key);
     this.#stats.reopen('timedOut');
-    this.#open.set(seq, { key, ordered });
+    this.#add(key, seq, ordered);
     return true;
   }
 
@@ -134,9 +154,7 @@ export class VersionLedger {
   /** Open versions of `key` up to `maxSeq`, oldest first. */
   openOf(key: string, maxSeq: number): number[] {
     const seqs: number[] = [];
-    for (const [seq, version] of this.#open) {
-      if (version.key === key && seq <= maxSeq) seqs.push(seq);
-    }
+    for (const seq of this.#openByKey.get(key) ?? []) if (seq <= maxSeq) seqs.push(seq);
     return seqs.sort((a, b) => a - b);
   }
 
