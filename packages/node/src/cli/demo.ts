@@ -38,6 +38,11 @@ Options:
 Exit codes: 0 the tour ran to its end (the injected faults are part of it),
 1 the server ended up without some file's latest content, 2 a bad option,
 130 stopped with Ctrl-C (a second Ctrl-C quits at once).
+
+Examples:
+  npm start                          the tour with its defaults (what the README's first command runs)
+  upsync demo --files 1000 --seconds 10
+  upsync demo --dir ./tour --keep    keep the folder, its state and the server's data to look at
 `;
 
 const PROJECT = 'demo';

@@ -438,6 +438,7 @@ describe('parseSyncOptions', () => {
       quiet: false,
       verbose: false,
       logLevel: 'info',
+      ownFiles: [join(dir, 'upsync.config.json')],
     });
   });
 
