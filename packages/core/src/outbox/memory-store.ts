@@ -21,7 +21,6 @@ import {
   isLeased,
   normalizeClaim,
   normalizeVersion,
-  randomIdempotencyKey,
   scopeId,
 } from './outbox-checks.ts';
 import {
@@ -60,11 +59,39 @@ interface ScopeData {
   lastSeq: number;
   /** By seq: a Map keeps insertion order, and seqs are appended in increasing order. */
   readonly pending: Map<number, Mutable<PendingRow>>;
+  /**
+   * The same rows by key, each key's by seq (insertion order again). supersede and
+   * claim look at one key's versions; without this index each call walked every
+   * pending row, which made a coalescing push O(pending keys).
+   */
+  readonly byKey: Map<string, Map<number, Mutable<PendingRow>>>;
   readonly synced: Map<string, SyncedRow>;
   /** Oldest first. */
   dead: DeadLetterRow[];
   dropped: number;
   pacing: GroupState[];
+}
+
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
+const KEY_BYTES = 16;
+const keyPool = new Uint8Array(KEY_BYTES * 256);
+let keyPoolOffset = keyPool.length;
+
+/**
+ * The default Idempotency-Key: 128 random bits as 32 hex digits, like
+ * `randomIdempotencyKey`, but the random bytes are fetched 4 KiB at a time and
+ * each byte is used once. One call into the CSPRNG per key cost more than the
+ * rest of an append.
+ */
+function pooledIdempotencyKey(): string {
+  if (keyPoolOffset === keyPool.length) {
+    globalThis.crypto.getRandomValues(keyPool);
+    keyPoolOffset = 0;
+  }
+  let key = '';
+  for (let i = keyPoolOffset; i < keyPoolOffset + KEY_BYTES; i++) key += HEX[keyPool[i]!]!;
+  keyPoolOffset += KEY_BYTES;
+  return key;
 }
 
 // Callers get copies: a buffer they reuse or mutate must not change what is stored.
@@ -74,6 +101,28 @@ function copyBody(body: PendingBody | null): PendingBody | null {
 
 function copyRow<T extends StoredVersion>(row: T): T {
   return { ...row, body: copyBody(row.body), dependsOn: [...row.dependsOn] };
+}
+
+function addPending(data: ScopeData, row: Mutable<PendingRow>): void {
+  data.pending.set(row.seq, row);
+  const versions = data.byKey.get(row.key);
+  if (versions) versions.set(row.seq, row);
+  else data.byKey.set(row.key, new Map([[row.seq, row]]));
+}
+
+function removePending(data: ScopeData, row: PendingRow): void {
+  data.pending.delete(row.seq);
+  const versions = data.byKey.get(row.key);
+  versions?.delete(row.seq);
+  if (versions?.size === 0) data.byKey.delete(row.key);
+}
+
+/** The oldest pending version of `key`: the only one that may be sent. */
+function headOf(data: ScopeData, key: string): Mutable<PendingRow> | undefined {
+  const versions = data.byKey.get(key);
+  if (!versions) return undefined;
+  for (const row of versions.values()) return row;
+  return undefined;
 }
 
 function toSynced(key: string, synced: SyncedInput, syncedAtMs: number): SyncedRow {
@@ -96,6 +145,8 @@ export class MemoryOutboxStore implements OutboxStore {
   readonly #deadLetterCap: number;
   readonly #newIdempotencyKey: () => string;
   readonly #scopes = new Map<string, ScopeData>();
+  /** The scope of the last call and its data: callers pass the same scope on every call. */
+  #lastScope: { remote: string; project: string; principal: string; data: ScopeData } | undefined;
   #lockOwner: string | undefined;
   #closed = false;
 
@@ -110,7 +161,7 @@ export class MemoryOutboxStore implements OutboxStore {
     const cap = options.deadLetterCap ?? DEFAULT_DEAD_LETTER_CAP;
     checkDeadLetterCap(cap);
     this.#deadLetterCap = cap;
-    this.#newIdempotencyKey = options.newIdempotencyKey ?? randomIdempotencyKey;
+    this.#newIdempotencyKey = options.newIdempotencyKey ?? pooledIdempotencyKey;
   }
 
   append(scope: OutboxScope, version: OutboxVersion): Promise<PendingRow> {
@@ -131,7 +182,7 @@ export class MemoryOutboxStore implements OutboxStore {
         leaseExpiresAtMs: null,
         lastError: null,
       };
-      data.pending.set(row.seq, row);
+      addPending(data, row);
       return copyRow(row);
     });
   }
@@ -140,16 +191,17 @@ export class MemoryOutboxStore implements OutboxStore {
     return settle(() => {
       const data = this.#data(scope);
       const claim = normalizeClaim(options, this.#clock.now());
-      // The oldest pending version of each key: the only one that may be sent.
-      const heads = new Map<string, Mutable<PendingRow>>();
-      for (const row of data.pending.values()) if (!heads.has(row.key)) heads.set(row.key, row);
-      const wanted = claim.keys && new Set(claim.keys);
-      const due = [...heads.values()].filter(
+      // The oldest pending version of each key (of each wanted key): the only one that may be sent.
+      const heads: Mutable<PendingRow>[] = [];
+      for (const key of claim.keys ? new Set(claim.keys) : data.byKey.keys()) {
+        const head = headOf(data, key);
+        if (head) heads.push(head);
+      }
+      const due = heads.filter(
         (row) =>
-          (!wanted || wanted.has(row.key)) &&
           row.nextAttemptAtMs <= claim.now &&
           !isLeased(row, claim.now) &&
-          row.dependsOn.every((dep) => (heads.get(dep)?.seq ?? Infinity) >= row.seq),
+          row.dependsOn.every((dep) => (headOf(data, dep)?.seq ?? Infinity) >= row.seq),
       );
       due.sort(compareClaimOrder);
       return due.slice(0, claim.limit).map((row) => {
@@ -183,7 +235,7 @@ export class MemoryOutboxStore implements OutboxStore {
       checkSynced(synced);
       if (!row) return false;
       const data = this.#data(scope);
-      data.pending.delete(seq);
+      removePending(data, row);
       if (synced === null) data.synced.delete(key);
       else data.synced.set(key, toSynced(key, synced, this.#clock.now()));
       return true;
@@ -213,11 +265,13 @@ export class MemoryOutboxStore implements OutboxStore {
       if (!survivor) return 0;
       const data = this.#data(scope);
       const now = this.#clock.now();
-      const gone = [...data.pending.values()].filter(
-        (row) => row.key === key && row.seq < seq && !row.ordered && !isLeased(row, now),
-      );
+      const gone: Mutable<PendingRow>[] = [];
+      for (const row of data.byKey.get(key)?.values() ?? []) {
+        if (row.seq >= seq) break; // by seq: the rest are newer
+        if (!row.ordered && !isLeased(row, now)) gone.push(row);
+      }
       Object.assign(survivor, inheritRetryState(survivor, gone));
-      for (const row of gone) data.pending.delete(row.seq);
+      for (const row of gone) removePending(data, row);
       return gone.length;
     });
   }
@@ -233,7 +287,7 @@ export class MemoryOutboxStore implements OutboxStore {
       checkDeadLetter(options);
       if (!row) return false;
       const data = this.#data(scope);
-      data.pending.delete(seq);
+      removePending(data, row);
       data.dead.push({
         key: row.key,
         seq: row.seq,
@@ -302,7 +356,7 @@ export class MemoryOutboxStore implements OutboxStore {
         leaseExpiresAtMs: null,
         lastError: null,
       };
-      data.pending.set(row.seq, row);
+      addPending(data, row);
       return copyRow(row);
     });
   }
@@ -423,6 +477,19 @@ export class MemoryOutboxStore implements OutboxStore {
 
   #data(scope: OutboxScope): ScopeData {
     this.#checkOpen();
+    // The same scope as last time (three string compares) skips the checks and
+    // the JSON key, which cost more than the rest of an append.
+    const last = this.#lastScope;
+    if (
+      last !== undefined &&
+      typeof scope === 'object' &&
+      scope !== null &&
+      scope.remote === last.remote &&
+      scope.project === last.project &&
+      scope.principal === last.principal
+    ) {
+      return last.data;
+    }
     checkScope(scope);
     const id = scopeId(scope);
     let data = this.#scopes.get(id);
@@ -430,6 +497,7 @@ export class MemoryOutboxStore implements OutboxStore {
       data = {
         lastSeq: 0,
         pending: new Map(),
+        byKey: new Map(),
         synced: new Map(),
         dead: [],
         dropped: 0,
@@ -437,6 +505,8 @@ export class MemoryOutboxStore implements OutboxStore {
       };
       this.#scopes.set(id, data);
     }
+    const { remote, project, principal } = scope;
+    this.#lastScope = { remote, project, principal, data };
     return data;
   }
 
