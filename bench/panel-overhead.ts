@@ -4,7 +4,6 @@
 // it (plain mode, lines discarded). Rounds alternate which goes first; the
 // medians are compared.
 // Run: npx node bench/panel-overhead.ts [-- --files 3000 --rounds 3]
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { sync } from '../packages/node/src/cli/sync.ts';
 import type { CliIo } from '../packages/node/src/cli/main.ts';
 import type { Terminal } from '../packages/node/src/cli/panel/terminal.ts';
+import { BENCH_PROJECT, BENCH_TOKEN, startServer, stopServer } from './sync/server.ts';
 
 const { values } = parseArgs({
   options: {
@@ -21,40 +21,6 @@ const { values } = parseArgs({
 });
 const files = Number(values.files);
 const rounds = Number(values.rounds);
-const root = new URL('..', import.meta.url).pathname;
-const token = 'bench-token-0123456789';
-
-async function startServer(dir: string): Promise<{ child: ChildProcess; url: string }> {
-  writeFileSync(join(dir, 'tokens.json'), JSON.stringify({ [token]: ['bench'] }));
-  const child = spawn(
-    process.execPath,
-    [
-      join(root, 'packages/node/src/bin/upsync.ts'),
-      'serve',
-      '--port',
-      '0',
-      '--data',
-      join(dir, 'data'),
-      '--tokens',
-      join(dir, 'tokens.json'),
-      '--log',
-      'off',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    let text = '';
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (part: string) => {
-      text += part;
-      const match = /listening on (http:\/\/\S+)/.exec(text);
-      if (match) resolve(match[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`the server exited with ${code}: ${text}`)));
-  });
-  return { child, url };
-}
-
 /** A folder of `files` small files under a prefix of its own, so every round sends them all. */
 function makeFolder(base: string, prefix: string): string {
   const dir = join(base, prefix);
@@ -95,10 +61,10 @@ async function once(
   panel: boolean,
 ): Promise<{ ms: number; bytes: number; writes: number }> {
   const sink = sinkTerminal();
-  const args = [dir, '--remote', url, '--project', 'bench', '--concurrency', '16'];
+  const args = [dir, '--remote', url, '--project', BENCH_PROJECT, '--concurrency', '16'];
   const started = performance.now();
   const code = await sync(args, discard, {
-    env: { UPSYNC_TOKEN: token },
+    env: { UPSYNC_TOKEN: BENCH_TOKEN },
     terminal: panel ? sink.terminal : null,
   });
   const ms = performance.now() - started;
@@ -113,7 +79,7 @@ const median = (list: number[]): number => {
 };
 
 const work = mkdtempSync(join(tmpdir(), 'upsync-bench-panel-'));
-const server = await startServer(work);
+const server = await startServer();
 const samples = { panel: [] as number[], plain: [] as number[] };
 let panelBytes = 0;
 let panelWrites = 0;
@@ -140,8 +106,7 @@ try {
     }
   }
 } finally {
-  server.child.kill('SIGTERM');
-  await new Promise((resolve) => server.child.once('exit', resolve));
+  await stopServer(server);
   rmSync(work, { recursive: true, force: true });
 }
 const panel = median(samples.panel);
