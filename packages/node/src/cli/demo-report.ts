@@ -52,7 +52,7 @@ export const GLOSSARY: readonly (readonly [string, string])[] = [
   ],
   [
     'retries',
-    'times a send was put back to try again: after a 429, 503, timeout or dropped connection, or while a 503 paused the server (so it can pass the requests); same Idempotency-Key, so nothing applies twice',
+    'requests sent again after a 429, 503, timeout or dropped connection, with the same Idempotency-Key, so nothing applies twice (requests held while a 503 paused the server are not counted: they were never sent)',
   ],
   [
     '429s',
