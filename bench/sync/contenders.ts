@@ -6,7 +6,14 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { BaselineResult } from './baselines/job.ts';
-import { BENCH_PROJECT, BENCH_TOKEN, REPO_ROOT, UPSYNC_BIN, type RunningServer } from './server.ts';
+import {
+  BENCH_PROJECT,
+  BENCH_TOKEN,
+  REPO_ROOT,
+  UPSYNC_BIN,
+  UPSYNC_NODE_FLAGS,
+  type RunningServer,
+} from './server.ts';
 
 export const CONTENDERS = ['upsync', 'ceiling', 'naive', 'hand-rolled'] as const;
 export type Contender = (typeof CONTENDERS)[number];
@@ -49,6 +56,7 @@ async function peakRss(pid: number): Promise<number | null> {
 function argsFor(contender: Contender, job: ContenderJob): string[] {
   if (contender === 'upsync') {
     return [
+      ...UPSYNC_NODE_FLAGS,
       ...(job.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', job.cpuProfileDir] : []),
       UPSYNC_BIN,
       'sync',

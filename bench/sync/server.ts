@@ -2,11 +2,22 @@
 // folder, durable storage, request log off (counts come from /metrics).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const REPO_ROOT = new URL('../../', import.meta.url).pathname;
 export const UPSYNC_BIN = join(REPO_ROOT, 'packages/node/src/bin/upsync.ts');
+/**
+ * The Node flags on the bin's `#!/usr/bin/env -S node ...` line: what an
+ * installed `upsync` runs with, so the benchmark starts it the same way.
+ */
+export const UPSYNC_NODE_FLAGS: readonly string[] =
+  /^#!\S*env -S node(.*)$/m
+    .exec(readFileSync(UPSYNC_BIN, 'utf8').split('\n', 1)[0] ?? '')?.[1]
+    ?.trim()
+    .split(/\s+/)
+    .filter((flag) => flag !== '') ?? [];
 export const BENCH_TOKEN = 'bench-sync-token-0123456789abcdef';
 export const BENCH_PROJECT = 'bench';
 
