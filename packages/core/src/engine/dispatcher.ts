@@ -113,6 +113,15 @@ function budgetLimit(
 }
 
 /**
+ * Whether a failed send may have been applied: no HTTP answer came (a reset,
+ * a timeout, an abort). An HTTP answer, even a 5xx, says what happened, and a
+ * breaker refusal sent nothing.
+ */
+function answerLost(failure: unknown): boolean {
+  return !(failure instanceof HttpError) && !(failure instanceof CircuitOpenError);
+}
+
+/**
  * How long a version waits before its next try. A remote's refusal backs off
  * exponentially, never less than its Retry-After. A refusal that sent nothing
  * (an open breaker, or a host paused by a 503's Retry-After) waits for the
@@ -433,6 +442,19 @@ export class Dispatcher {
     }
   }
 
+  /**
+   * A write may have reached the remote without its answer reaching us: what
+   * `synced` says of the key is no longer known to be true, so a later
+   * version equal to it must be checked, not skipped.
+   */
+  async #forgetSynced(key: string): Promise<void> {
+    try {
+      await this.#o.store.setSynced(this.#o.scope, key, null);
+    } catch {
+      // A closing store: the row stays pending and is decided again next run.
+    }
+  }
+
   /** The oldest pending row of the key if it belongs to this release, waiting out what holds it. */
   async #claimHead(key: string, maxSeq: number): Promise<Claimed> {
     const { store, scope, clock, signal } = this.#o;
@@ -653,6 +675,7 @@ export class Dispatcher {
         await recorder.sent(row, sent);
         return true;
       }
+      if (sending && answerLost(failure)) await this.#forgetSynced(row.key);
 
       if (!signal.aborted && isFileChanged(failure, row)) {
         const next = await this.#requeueChanged(row, budget, run, failure);

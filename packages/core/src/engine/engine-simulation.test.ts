@@ -7,7 +7,6 @@
 // path; replay exactly that schedule with
 //   UPSYNC_SIM_SEED=<seed> UPSYNC_SIM_PATH=<path> npx vitest run packages/core/src/engine/engine-simulation.test.ts
 // (add UPSYNC_SIM_TRACE=1 to log every engine event and remote call).
-// UPSYNC_SIM_STRICT=1 also checks the keys of a known engine bug (see `strict`).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MemoryOutboxStore } from '../outbox/memory-store.ts';
@@ -88,18 +87,6 @@ const scheduleArb = fc.record({
 /** UPSYNC_SIM_TRACE=1 logs every engine event and remote call (with a replayed seed and path). */
 const trace = env.UPSYNC_SIM_TRACE === '1';
 
-/**
- * A known engine bug, excluded unless UPSYNC_SIM_STRICT=1: a write that reached
- * the remote but whose answer the engine never got (lost, or its wait aborted by
- * a shutdown), then superseded by a newer version, leaves the synced table at
- * the state before it; a later version equal to that stale state is skipped
- * from the table (no HEAD), so the remote keeps the unanswered write. Only a
- * key whose content is wrong AND that has such a write AND whose last outcome
- * was `skipped` is excluded; every other key is still checked. Reproduce with
- *   UPSYNC_SIM_STRICT=1 UPSYNC_SIM_SEED=1 npx vitest run packages/core/src/engine/engine-simulation.test.ts
- */
-const strict = env.UPSYNC_SIM_STRICT === '1';
-
 type Schedule = typeof scheduleArb extends fc.Arbitrary<infer T> ? T : never;
 
 const totals = {
@@ -111,7 +98,6 @@ const totals = {
   faults: 0,
   lost: 0,
   appliedTwice: 0,
-  staleSkips: 0,
 };
 
 /**
@@ -248,17 +234,13 @@ async function runSchedule(schedule: Schedule): Promise<void> {
     remote.injected.failedBefore + remote.injected.failedAfter + remote.injected.delayed;
 
   if (trace) console.log(remote.memory.calls, remote.memory.applied);
-  // Every key's newest version, or its deletion, is on the remote (but for the known bug).
-  const unanswered = new Set(remote.unanswered.values());
+  // Every key's newest version, or its deletion, is on the remote. (A write
+  // whose answer was lost, then superseded, used to leave `synced` stale, and a
+  // later version equal to it was skipped: the check that found it.)
   const wrong = KEYS.filter((key) => remote.memory.text(key) !== (expected.get(key) ?? undefined));
-  const staleSkips = wrong.filter(
-    (key) => !strict && unanswered.has(key) && lastOutcome.get(key)?.outcome === 'skipped',
-  );
-  const checked = KEYS.filter((key) => !staleSkips.includes(key));
-  totals.staleSkips += staleSkips.length;
-  totals.lost += wrong.length - staleSkips.length;
-  expect(Object.fromEntries(checked.map((key) => [key, remote.memory.text(key) ?? null]))).toEqual(
-    Object.fromEntries(checked.map((key) => [key, expected.get(key) ?? null])),
+  totals.lost += wrong.length;
+  expect(Object.fromEntries(KEYS.map((key) => [key, remote.memory.text(key) ?? null]))).toEqual(
+    Object.fromEntries(KEYS.map((key) => [key, expected.get(key) ?? null])),
   );
 
   // No version applied twice, and none after a newer version of its key.
@@ -305,7 +287,7 @@ describe('Engine simulation', () => {
       console.log(
         `simulation: ${totals.schedules} schedules, ${totals.pushes} pushes, ${totals.deletes} deletes, ` +
           `${totals.restarts} restarts, ${totals.calls} calls, ${totals.faults} faults injected, ${totals.lost} lost, ` +
-          `${totals.appliedTwice} applied twice, ${totals.staleSkips} excluded (known stale-synced skip)`,
+          `${totals.appliedTwice} applied twice`,
       );
       expect(totals.pushes).toBeGreaterThan(0);
     },
