@@ -3,11 +3,18 @@
 // Rounds alternate which server goes first; the medians are compared.
 // Run: npm run bench:server [-- --rounds 3 --seconds 5]
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import {
+  BENCH_PROJECT,
+  BENCH_TOKEN,
+  startServer,
+  stopServer,
+  type RunningServer,
+} from './sync/server.ts';
 
 const { values } = parseArgs({
   options: {
@@ -21,36 +28,22 @@ const seconds = Number(values.seconds);
 const connections = Number(values.connections);
 const sizes = [1024, 64 * 1024];
 const root = new URL('..', import.meta.url).pathname;
-const token = 'bench-token-0123456789';
 
 interface Running {
   child: ChildProcess;
   url: string;
-  dir?: string;
+  /** The reference server's, from bench/sync/server.ts. */
+  server?: RunningServer;
 }
 
 async function start(kind: 'bare' | 'upsync'): Promise<Running> {
-  let dir: string | undefined;
-  let args: string[];
-  if (kind === 'bare') {
-    args = [join(root, 'bench/bare-server.ts')];
-  } else {
-    dir = mkdtempSync(join(tmpdir(), 'upsync-bench-'));
-    writeFileSync(join(dir, 'tokens.json'), JSON.stringify({ [token]: ['bench'] }));
-    args = [
-      join(root, 'packages/node/src/bin/upsync.ts'),
-      'serve',
-      '--port',
-      '0',
-      '--data',
-      join(dir, 'data'),
-      '--tokens',
-      join(dir, 'tokens.json'),
-      '--log',
-      'off',
-    ];
+  if (kind === 'upsync') {
+    const server = await startServer();
+    return { child: server.child, url: server.url, server };
   }
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [join(root, 'bench/bare-server.ts')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const url = await new Promise<string>((resolve, reject) => {
     let text = '';
     child.stderr.setEncoding('utf8');
@@ -59,16 +52,19 @@ async function start(kind: 'bare' | 'upsync'): Promise<Running> {
       const match = /listening on (http:\/\/\S+)/.exec(text);
       if (match) resolve(match[1]!);
     });
-    child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}: ${text}`)));
+    child.once('exit', (code) => reject(new Error(`bare server exited with ${code}: ${text}`)));
   });
-  return { child, url, ...(dir ? { dir } : {}) };
+  return { child, url };
 }
 
 async function stop(running: Running): Promise<void> {
+  if (running.server) {
+    await stopServer(running.server);
+    return;
+  }
   const exited = new Promise((resolve) => running.child.once('exit', resolve));
   running.child.kill('SIGTERM');
   await exited;
-  if (running.dir) rmSync(running.dir, { recursive: true, force: true });
 }
 
 async function load(
@@ -85,12 +81,15 @@ async function load(
     requests: [
       {
         method: 'PUT',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
+        headers: {
+          authorization: `Bearer ${BENCH_TOKEN}`,
+          'content-type': 'application/octet-stream',
+        },
         setupRequest: (request) => {
           const i = counter++;
           return {
             ...request,
-            path: `/v1/projects/bench/items/k/${i % 1000}`,
+            path: `/v1/projects/${BENCH_PROJECT}/items/k/${i % 1000}`,
             body: bodies[Math.floor(i / 1000) % 2]!,
           };
         },
